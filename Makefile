@@ -1,0 +1,58 @@
+# pinsync: every target sets up what it needs. The two you want:
+#   make demo   run the whole pipeline locally (moto server + Pinterest emulator + SQS poller)
+#   make test   lint, types, template checks and the whole test suite (what CI runs)
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= $(shell scripts/find-python.sh 3.12)
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: demo test lint typecheck template sam-build pytest local clean
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (see scripts/find-python.sh)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/pinsync local demo
+
+local: $(VENV)/.installed
+	$(BIN)/pinsync local up
+
+test: lint typecheck template pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy layers/common/pinsync functions tools
+
+template: $(VENV)/.installed $(SAM_VENV)/.installed
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint
+	$(MAKE) sam-build
+
+# sam build without Docker needs the runtime's exact Python on PATH.
+sam-build: $(SAM_VENV)/.installed
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --build-dir .aws-sam/build
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
