@@ -1,0 +1,117 @@
+"""The message contract: what producers put on the queue.
+
+An SQS message body is one profile in the CDP streaming-export shape, or a JSON array of them::
+
+    {"segmentMembership": {"ups": {"<audience id>": {"status": "realized", "lastQualificationTime": "..."}}},
+     "identityMap": {"email": [{"id": "jane@example.com"}]}}
+
+Parsing is strict about shape and lenient about extra keys (the CDP adds fields over time). A body that does not
+parse is a *poison* message: it can never succeed and must end in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+POISON_INVALID_JSON = "invalid_json"
+POISON_INVALID_CONTRACT = "invalid_contract"
+
+
+class Qualification(BaseModel):
+    """One audience's qualification of the profile."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    status: str = Field(min_length=1)
+    last_qualification_time: datetime | None = Field(default=None, alias="lastQualificationTime")
+
+    @field_validator("last_qualification_time")
+    @classmethod
+    def _must_be_timezone_aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("lastQualificationTime must carry a timezone (e.g. a trailing Z)")
+        return value
+
+
+class IdentityValue(BaseModel):
+    """One identity of a namespace (the CDP also sends ``primary``, ``authenticatedState``, ...)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+
+
+class Profile(BaseModel):
+    """A profile in the CDP streaming-export shape."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    segment_membership: dict[str, dict[str, Qualification]] = Field(alias="segmentMembership")
+    identity_map: dict[str, list[IdentityValue]] = Field(default_factory=dict, alias="identityMap")
+
+    def qualifications(self) -> list[tuple[str, Qualification]]:
+        """(audience id, qualification) for every audience of every segment namespace (``ups``, ...)."""
+        return [
+            (audience_id, qualification)
+            for namespace in self.segment_membership.values()
+            for audience_id, qualification in namespace.items()
+        ]
+
+
+class ContractError(ValueError):
+    """A message body that does not follow the contract. ``reason`` is safe to log; the body is not."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+_PROFILES: TypeAdapter[list[Profile]] = TypeAdapter(list[Profile])
+
+
+def parse_body(body: str) -> list[Profile]:
+    """Parse one message body into profiles, or raise :class:`ContractError`.
+
+    The error detail names the failing location and the kind of error only, never the offending value,
+    because values are personal data.
+    """
+    try:
+        document: Any = json.loads(body)
+    except (json.JSONDecodeError, TypeError, RecursionError) as error:
+        raise ContractError(POISON_INVALID_JSON, f"body is not JSON ({type(error).__name__})") from None
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        raise ContractError(POISON_INVALID_CONTRACT, "empty array of profiles")
+    try:
+        return _PROFILES.validate_python(items)
+    except ValidationError as error:
+        raise ContractError(POISON_INVALID_CONTRACT, describe_validation_error(error)) from None
+    except RecursionError:
+        raise ContractError(POISON_INVALID_CONTRACT, "document nested too deeply") from None
+
+
+def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
+    """Locations and messages of a pydantic error, without the input values pydantic would include."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:limit]:
+        location = ".".join(_safe_location_part(part) for part in item["loc"]) or "<root>"
+        parts.append(f"{location}: {item['msg']}")
+    more = error.error_count() - limit
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+_CONTRACT_FIELD_NAMES = frozenset({"segmentMembership", "identityMap", "status", "lastQualificationTime", "id"})
+
+
+def _safe_location_part(part: str | int) -> str:
+    """Dict keys come from the sender and could be anything, so only contract field names are shown."""
+    if isinstance(part, int) or part in _CONTRACT_FIELD_NAMES:
+        return str(part)
+    return "<key>"

@@ -1,0 +1,245 @@
+"""The audience sync use case: one batch of queue messages in, Pinterest in step, a verdict per message out.
+
+Follow one message: :func:`parse_body` → :func:`extract_changes` (identities normalised and hashed,
+exclusions counted) → :func:`coalesce` across the whole batch → :func:`plan` per customer list → customer
+lists created where needed (under a lease, so concurrent invocations never create two) → requests sent,
+a 400 split in halves until the bad record is isolated and excluded → :class:`RunOutcome`.
+
+Everything here is pure: Pinterest, the mapping store and the clock come in through ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pinsync.contract import ContractError, parse_body
+from pinsync.deadline import Deadline
+from pinsync.errors import PinterestAuthError, PinterestError, PinterestRejectedError, PinterestTransientError
+from pinsync.identities import IdentityKind
+from pinsync.membership import ActivationRule, Change, Extraction, coalesce, extract_changes
+from pinsync.observability import logger
+from pinsync.outcome import SKIPPED_COALESCED, SKIPPED_NO_CUSTOMER_LIST, RunOutcome
+from pinsync.planning import AudienceMapping, MappingState, Request, plan, requests_for_list
+from pinsync.ports import MappingStore, PinterestAds
+
+FAILED_CREATION_IN_PROGRESS = "creation_in_progress"
+FAILED_DEADLINE = "deadline"
+# A call needs at least this much time left to be worth starting.
+MIN_CALL_SECONDS = 2.0
+OUTAGE_AFTER_FAILURES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One SQS message as the use case sees it."""
+
+    message_id: str
+    body: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    activation: ActivationRule
+    namespaces: Mapping[str, IdentityKind]
+    max_records: int
+    destination_name: str
+    creation_lease: timedelta
+
+    def list_name(self, audience_id: str, mapping: AudienceMapping | None) -> str:
+        """The customer list (and audience) name: an operator-chosen one, or destination name + audience id."""
+        if mapping is not None and mapping.name:
+            return mapping.name
+        return f"{self.destination_name} {audience_id}"
+
+
+def exclusion_reason(error: PinterestRejectedError) -> str:
+    return f"pinterest_error_{error.code if error.code is not None else error.status}"
+
+
+class AudienceSync:
+    """Runs one batch. Create one per invocation (it remembers whether Pinterest is reachable)."""
+
+    def __init__(
+        self,
+        options: SyncOptions,
+        pinterest: PinterestAds,
+        mappings: MappingStore,
+        *,
+        clock: Callable[[], datetime],
+        owner: str,
+        deadline: Deadline,
+    ) -> None:
+        self._options = options
+        self._pinterest = pinterest
+        self._mappings = mappings
+        self._clock = clock
+        self._owner = owner
+        self._deadline = deadline
+        self._outage: PinterestError | None = None
+        self._consecutive_failures = 0
+
+    def run(self, messages: Sequence[InboundMessage]) -> RunOutcome:
+        outcome = RunOutcome(messages_received=len(messages))
+        extraction = self._extract(messages, outcome)
+        for reason, count in extraction.excluded.items():
+            outcome.excluded[reason] += count
+        coalesced = coalesce(extraction.changes)
+        if coalesced.folded:
+            outcome.skipped[SKIPPED_COALESCED] += coalesced.folded
+        if not coalesced.changes:
+            return outcome
+
+        mappings = self._mappings.get_mappings({change.audience_id for change in coalesced.changes})
+        list_ids = {aid: m.customer_list_id for aid, m in mappings.items() if m.customer_list_id is not None}
+        work = plan(coalesced.changes, list_ids, self._options.max_records)
+        outcome.skip(work.removes_without_list, SKIPPED_NO_CUSTOMER_LIST)
+
+        requests = list(work.requests)
+        for audience_id, adds in work.to_create.items():
+            requests.extend(self._create_customer_list(audience_id, adds, mappings.get(audience_id), outcome))
+        for mapping in mappings.values():
+            if mapping.state is MappingState.LIST_CREATED and mapping.customer_list_id is not None:
+                self._ensure_audience(mapping.audience_id, mapping.customer_list_id, mapping)
+        for request in requests:
+            self._send(request, outcome)
+        return outcome
+
+    def _extract(self, messages: Sequence[InboundMessage], outcome: RunOutcome) -> Extraction:
+        extraction = Extraction()
+        for message in messages:
+            try:
+                profiles = parse_body(message.body)
+            except ContractError as error:
+                outcome.reject_message(message.message_id, error.reason)
+                logger.warning(
+                    "Message rejected: it does not follow the message contract",
+                    extra={"message_id": message.message_id, "reason": error.reason, "detail": error.detail},
+                )
+                continue
+            outcome.profiles_received += len(profiles)
+            for profile in profiles:
+                extract_changes(
+                    profile,
+                    message_id=message.message_id,
+                    fallback_time=message.sent_at,
+                    activation=self._options.activation,
+                    namespaces=self._options.namespaces,
+                    extraction=extraction,
+                )
+        return extraction
+
+    def _create_customer_list(
+        self, audience_id: str, adds: list[Change], mapping: AudienceMapping | None, outcome: RunOutcome
+    ) -> list[Request]:
+        """Create the audience's customer list with its first records; the rest become PATCH requests.
+
+        Only the holder of the creation lease creates; everyone else fails these changes transiently and
+        picks up the mapping on redelivery. A list found by name (left by a run that died before recording
+        it) is adopted instead of creating a second one.
+        """
+        if self._outage is not None:
+            outcome.fail(adds, self._outage.reason)
+            return []
+        if not self._mappings.claim_creation(audience_id, self._owner, self._clock(), self._options.creation_lease):
+            logger.info("Customer list creation is in progress elsewhere", extra={"audience_id": audience_id})
+            outcome.fail(adds, FAILED_CREATION_IN_PROGRESS)
+            return []
+        name = self._options.list_name(audience_id, mapping)
+        try:
+            customer_list_id = self._pinterest.find_customer_list(name)
+            remaining = adds
+            if customer_list_id is None:
+                customer_list_id, remaining = self._create_with_first_records(name, adds, outcome)
+            if customer_list_id is None:
+                self._mappings.release_claim(audience_id, self._owner)
+                return []
+        except PinterestError as error:
+            self._note_outage(error)
+            self._mappings.release_claim(audience_id, self._owner)
+            outcome.fail(adds, error.reason)
+            logger.warning("Customer list creation failed", extra={"audience_id": audience_id, "reason": error.reason})
+            return []
+        self._mappings.record_customer_list(audience_id, customer_list_id, self._owner)
+        logger.info("Customer list ready", extra={"audience_id": audience_id, "customer_list_id": customer_list_id})
+        self._ensure_audience(audience_id, customer_list_id, mapping)
+        return requests_for_list(customer_list_id, remaining, self._options.max_records)
+
+    def _create_with_first_records(
+        self, name: str, adds: list[Change], outcome: RunOutcome
+    ) -> tuple[str | None, list[Change]]:
+        """POST the list with the first chunk; a rejected chunk is halved until the bad record is excluded."""
+        candidates = list(adds)
+        size = min(self._options.max_records, len(candidates))
+        while candidates:
+            chunk = candidates[:size]
+            try:
+                customer_list_id = self._pinterest.create_customer_list(name, [c.record for c in chunk])
+            except PinterestRejectedError as error:
+                if len(chunk) > 1:
+                    size = len(chunk) // 2
+                    continue
+                outcome.exclude(chunk, exclusion_reason(error))
+                candidates = candidates[1:]
+                size = min(self._options.max_records, len(candidates))
+                continue
+            outcome.customer_lists_created += 1
+            outcome.sent(chunk)
+            return customer_list_id, candidates[len(chunk) :]
+        return None, []
+
+    def _ensure_audience(self, audience_id: str, customer_list_id: str, mapping: AudienceMapping | None) -> None:
+        """Create the CUSTOMER_LIST audience for a list. A failure leaves the list usable and is retried later."""
+        if self._outage is not None:
+            return
+        name = self._options.list_name(audience_id, mapping)
+        try:
+            pinterest_audience_id = self._pinterest.find_audience(name) or self._pinterest.create_audience(
+                name, customer_list_id
+            )
+        except PinterestError as error:
+            self._note_outage(error)
+            logger.warning(
+                "Pinterest audience creation failed; will retry on the next batch for this audience",
+                extra={"audience_id": audience_id, "reason": error.reason},
+            )
+            return
+        self._mappings.record_audience(audience_id, pinterest_audience_id)
+
+    def _send(self, request: Request, outcome: RunOutcome) -> None:
+        if self._outage is not None:
+            outcome.fail(request.changes, self._outage.reason)
+            return
+        if not self._deadline.allows(MIN_CALL_SECONDS):
+            outcome.fail(request.changes, FAILED_DEADLINE)
+            return
+        try:
+            self._pinterest.update_customer_list(request.customer_list_id, request.operation, request.records)
+        except PinterestRejectedError as error:
+            if len(request.changes) == 1:
+                outcome.exclude(request.changes, exclusion_reason(error))
+                return
+            for half in request.halves():
+                self._send(half, outcome)
+            return
+        except PinterestError as error:
+            self._note_outage(error)
+            outcome.fail(request.changes, error.reason)
+            return
+        self._consecutive_failures = 0
+        outcome.sent(request.changes)
+
+    def _note_outage(self, error: PinterestError) -> None:
+        """Stop calling once Pinterest looks down: the rest of the batch is then retried by SQS.
+
+        A 401 that survived a token re-read, or two calls in a row that exhausted their retries, count as an
+        outage; a single failing call may be specific to one list, so the next list still gets its chance.
+        """
+        if isinstance(error, PinterestAuthError):
+            self._outage = error
+        elif isinstance(error, PinterestTransientError):
+            self._consecutive_failures += 1
+            if self._consecutive_failures >= OUTAGE_AFTER_FAILURES:
+                self._outage = error

@@ -1,0 +1,128 @@
+from datetime import timedelta
+
+import pytest
+from pinsync.contract import parse_body
+from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map
+from pinsync.membership import (
+    EXCLUDED_NOT_ACTIVATED,
+    EXCLUDED_UNKNOWN_STATUS,
+    ActivationRule,
+    Change,
+    Extraction,
+    Operation,
+    coalesce,
+    extract_changes,
+)
+from pinsync.planning import chunked, minimum_requests, plan
+
+from tests.builders import EPOCH, body, profile
+
+NAMESPACES = parse_namespace_map(DEFAULT_NAMESPACES)
+
+
+def change(audience="a", record="r1", op=Operation.ADD, minutes=0, sequence=0, message="m1"):
+    return Change(audience, record, op, EPOCH + timedelta(minutes=minutes), sequence, frozenset({message}))
+
+
+def extract(document, activation="*"):
+    extraction = Extraction()
+    for parsed in parse_body(body(document)):
+        extract_changes(
+            parsed,
+            message_id="m1",
+            fallback_time=EPOCH,
+            activation=ActivationRule.parse(activation),
+            namespaces=NAMESPACES,
+            extraction=extraction,
+        )
+    return extraction
+
+
+def test_statuses_map_to_operations_and_unknown_ones_are_excluded():
+    result = extract(
+        profile({"in": "realized", "still": "existing", "out": "exited", "odd": "pending"}, email="a@b.co")
+    )
+    assert sorted((c.audience_id, c.operation) for c in result.changes) == [
+        ("in", Operation.ADD),
+        ("out", Operation.REMOVE),
+        ("still", Operation.ADD),
+    ]
+    assert result.excluded == {EXCLUDED_UNKNOWN_STATUS: 1}
+
+
+def test_one_change_per_audience_and_identity_with_exclusions_counted_in_the_same_unit():
+    result = extract(profile({"a": "realized", "b": "realized"}, email=["a@b.co", "bad"], gaid="nope"))
+    assert len(result.changes) == 2
+    assert result.excluded == {"invalid_identity": 4}
+
+
+def test_audiences_that_are_not_activated_are_excluded():
+    result = extract(
+        profile({"a": "realized", "b": "realized"}, email="a@b.co", gaid="38400000-8cf0-11bd-b23e-10b96e40000d"), "a, c"
+    )
+    assert {c.audience_id for c in result.changes} == {"a"}
+    assert result.excluded == {EXCLUDED_NOT_ACTIVATED: 2}
+
+
+def test_missing_qualification_time_falls_back_to_the_message_time():
+    document = profile({"a": "realized"}, email="a@b.co")
+    del document["segmentMembership"]["ups"]["a"]["lastQualificationTime"]
+    [only] = extract(document).changes
+    assert only.qualified_at == EPOCH
+
+
+def test_coalescing_keeps_the_latest_change_and_merges_message_ids():
+    add_late = change(op=Operation.ADD, minutes=5, sequence=0, message="m1")
+    remove_early = change(op=Operation.REMOVE, minutes=0, sequence=1, message="m2")
+    duplicate = change(op=Operation.ADD, minutes=5, sequence=2, message="m3")
+    other = change(record="r2", message="m4")
+    result = coalesce([add_late, remove_early, duplicate, other])
+    assert result.folded == 2
+    by_record = {c.record: c for c in result.changes}
+    assert by_record["r1"].operation is Operation.ADD
+    assert by_record["r1"].message_ids == {"m1", "m2", "m3"}
+    assert by_record["r2"].message_ids == {"m4"}
+
+
+def test_equal_times_are_decided_by_arrival_order():
+    first = change(op=Operation.ADD, sequence=0, message="m1")
+    second = change(op=Operation.REMOVE, sequence=1, message="m2")
+    assert coalesce([first, second]).changes[0].operation is Operation.REMOVE
+    assert coalesce([second, first]).changes[0].operation is Operation.REMOVE
+
+
+def test_chunking():
+    changes = [change(record=f"r{i}") for i in range(5)]
+    assert [len(chunk) for chunk in chunked(changes, 2)] == [2, 2, 1]
+    assert chunked([], 2) == []
+    with pytest.raises(ValueError):
+        chunked(changes, 0)
+
+
+def test_plan_groups_across_messages_per_list_and_operation():
+    changes = [change("a", f"add{i}", Operation.ADD, message=f"m{i}") for i in range(5)]
+    changes += [change("a", f"rem{i}", Operation.REMOVE, message=f"n{i}") for i in range(3)]
+    changes += [
+        change("b", "x", Operation.ADD),
+        change("new", "y", Operation.ADD),
+        change("new", "z", Operation.REMOVE),
+    ]
+    result = plan(changes, {"a": "11", "b": "22"}, max_records=2)
+    assert [(r.customer_list_id, r.operation, len(r.changes)) for r in result.requests] == [
+        ("11", Operation.REMOVE, 2),
+        ("11", Operation.REMOVE, 1),
+        ("11", Operation.ADD, 2),
+        ("11", Operation.ADD, 2),
+        ("11", Operation.ADD, 1),
+        ("22", Operation.ADD, 1),
+    ]
+    assert [c.record for c in result.to_create["new"]] == ["y"]
+    assert [c.record for c in result.removes_without_list] == ["z"]
+    assert len(result.requests) == minimum_requests([5, 3, 1], 2)
+
+
+def test_request_halves_split_evenly():
+    request = plan([change(record=f"r{i}") for i in range(5)], {"a": "1"}, 10).requests[0]
+    left, right = request.halves()
+    assert (len(left.changes), len(right.changes)) == (2, 3)
+    assert left.records + right.records == request.records

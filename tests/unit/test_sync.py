@@ -1,0 +1,163 @@
+"""The sync use case over in-memory ports: verdicts, counts, creation, splitting, outages."""
+
+from datetime import timedelta
+
+from pinsync.deadline import Deadline
+from pinsync.errors import PinterestTransientError
+from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
+from pinsync.membership import ActivationRule
+from pinsync.planning import AudienceMapping, MappingState
+from pinsync.sync import AudienceSync, InboundMessage, SyncOptions
+
+from tests.builders import EPOCH, body, profile
+from tests.fakes import FakeMappings, FakePinterest
+
+
+def options(max_records=1000, activated="*"):
+    return SyncOptions(
+        activation=ActivationRule.parse(activated),
+        namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
+        max_records=max_records,
+        destination_name="dest",
+        creation_lease=timedelta(minutes=5),
+    )
+
+
+def run(messages, pinterest=None, mappings=None, max_records=1000, owner="inv-1", remaining=60.0):
+    pinterest = pinterest or FakePinterest()
+    mappings = mappings if mappings is not None else FakeMappings()
+    sync = AudienceSync(
+        options(max_records),
+        pinterest,
+        mappings,
+        clock=lambda: EPOCH,
+        owner=owner,
+        deadline=Deadline(lambda: remaining),
+    )
+    inbound = [InboundMessage(f"m{i}", text, EPOCH) for i, text in enumerate(messages, start=1)]
+    return sync.run(inbound), pinterest, mappings
+
+
+def ready(audience_id, list_id):
+    return AudienceMapping(audience_id, MappingState.READY, list_id, "9")
+
+
+def test_first_add_creates_the_list_and_audience_and_stores_the_mapping():
+    outcome, pinterest, mappings = run([body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(3)])
+    [list_id] = pinterest.lists
+    assert pinterest.lists[list_id] == {sha256_hex(f"u{i}@x.co") for i in range(3)}
+    assert pinterest.audiences == {"dest seg": "5000"}
+    assert mappings.mappings["seg"].customer_list_id == list_id
+    assert mappings.mappings["seg"].state is MappingState.READY
+    assert outcome.added == 3 and outcome.customer_lists_created == 1
+    assert outcome.failed_message_ids(["m1", "m2", "m3"]) == []
+
+
+def test_records_of_many_messages_share_requests():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()})
+    messages = [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(25)]
+    outcome, pinterest, _ = run(messages, pinterest, mappings, max_records=10)
+    assert [call[2] for call in pinterest.patches()] == [10, 10, 5]
+    assert outcome.added == 25
+
+
+def test_remove_without_list_is_a_counted_noop():
+    outcome, pinterest, _ = run([body(profile({"seg": "exited"}, email="a@b.co"))])
+    assert pinterest.calls == []
+    assert outcome.skipped == {"no_customer_list": 1}
+    assert outcome.failed_message_ids(["m1"]) == []
+
+
+def test_poison_message_fails_alone():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()})
+    outcome, _, _ = run(["{not json", body(profile({"seg": "realized"}, email="a@b.co"))], pinterest, mappings)
+    assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"]
+    assert outcome.rejected_messages == {"invalid_json": 1}
+    assert outcome.added == 1
+
+
+def test_a_rejected_record_is_isolated_by_splitting_and_excluded_with_the_code():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    bad = sha256_hex("bad@x.co")
+    pinterest = FakePinterest(lists={"77": set()}, poison={bad})
+    messages = [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(7)]
+    messages.append(body(profile({"seg": "realized"}, email="bad@x.co")))
+    outcome, pinterest, _ = run(messages, pinterest, mappings)
+    assert outcome.added == 7
+    assert outcome.excluded == {"pinterest_error_1": 1}
+    assert bad not in pinterest.lists["77"] and len(pinterest.lists["77"]) == 7
+    assert outcome.failed_message_ids([f"m{i}" for i in range(1, 9)]) == []
+
+
+def test_a_rejected_record_in_the_creating_call_is_isolated_too():
+    bad = sha256_hex("bad@x.co")
+    pinterest = FakePinterest(poison={bad})
+    messages = [body(profile({"seg": "realized"}, email="bad@x.co"))]
+    messages += [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(4)]
+    outcome, pinterest, _ = run(messages, pinterest)
+    [members] = pinterest.lists.values()
+    assert len(members) == 4 and bad not in members
+    assert outcome.excluded == {"pinterest_error_1": 1}
+    assert outcome.added == 4
+
+
+def test_transient_failure_fails_only_the_messages_involved_and_an_outage_stops_calling():
+    lists = {aid: ready(aid, str(n)) for n, aid in enumerate("abc", start=1)}
+    pinterest = FakePinterest(
+        lists={"1": set(), "2": set(), "3": set()}, failure=PinterestTransientError("down", status=503)
+    )
+    messages = [body(profile({aid: "realized"}, email=f"{aid}@y.co")) for aid in "abc"]
+    messages.append(body(profile({"d": "exited"}, email="z@y.co")))
+    outcome, pinterest, _ = run(messages, pinterest, FakeMappings(lists))
+    assert outcome.failed_message_ids(["m1", "m2", "m3", "m4"]) == ["m1", "m2", "m3"]
+    assert len(pinterest.patches()) == 2  # after two failed lists in a row, the third is not attempted
+    assert outcome.failed == {"pinterest_unavailable": 3}
+
+
+def test_creation_lease_held_elsewhere_fails_the_changes_for_a_retry():
+    mappings = FakeMappings()
+    mappings.claim_creation("seg", "other-invocation", EPOCH, timedelta(minutes=5))
+    outcome, pinterest, _ = run([body(profile({"seg": "realized"}, email="a@b.co"))], mappings=mappings)
+    assert pinterest.calls == []
+    assert outcome.failed == {"creation_in_progress": 1}
+    assert outcome.failed_message_ids(["m1"]) == ["m1"]
+
+
+def test_a_list_left_by_a_crashed_run_is_adopted_not_duplicated():
+    pinterest = FakePinterest(lists={"42": set()}, names={"dest seg": "42"})
+    outcome, pinterest, mappings = run([body(profile({"seg": "realized"}, email="a@b.co"))], pinterest)
+    assert list(pinterest.lists) == ["42"]
+    assert pinterest.lists["42"] == {sha256_hex("a@b.co")}
+    assert mappings.mappings["seg"].customer_list_id == "42"
+    assert outcome.customer_lists_created == 0 and outcome.added == 1
+
+
+def test_no_time_left_fails_changes_instead_of_starting_calls():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    outcome, pinterest, _ = run(
+        [body(profile({"seg": "realized"}, email="a@b.co"))], FakePinterest(lists={"77": set()}), mappings, remaining=3
+    )
+    assert pinterest.calls == []
+    assert outcome.failed == {"deadline": 1}
+
+
+def test_run_detail_has_counts_and_no_identifiers():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    outcome, _, _ = run(
+        [body(profile({"seg": "realized"}, email=["a@b.co", "broken"])), "[]"],
+        FakePinterest(lists={"77": set()}),
+        mappings,
+    )
+    detail = outcome.as_detail()
+    assert detail["identities"]["added"] == 1
+    assert detail["identities"]["excluded_by_reason"] == {"invalid_identity": 1}
+    assert detail["messages"] == {
+        "received": 2,
+        "rejected": 1,
+        "rejected_by_reason": {"invalid_contract": 1},
+        "retried": 1,
+    }
+    assert detail["excluded_share"] == 0.5
+    assert "a@b.co" not in str(detail) and sha256_hex("a@b.co") not in str(detail)
