@@ -1,0 +1,144 @@
+"""Fixtures for handler tests: moto in-process for AWS, the Pinterest emulator over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pinsync.observability import logger as pinsync_logger
+from pinsync.wiring import SyncRuntime, sync_runtime
+from pinsync_cli.handlers import load_handler
+from pinsync_cli.local_stack import seeded_token_secret
+from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
+
+from tests.builders import FakeContext
+
+REGION = "us-east-1"
+TABLE = "pinsync-state"
+
+_sync_handler = load_handler("audience_sync")
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    emulator_server.state.reset()
+    emulator_server.state.clear_requests_log()
+    return emulator_server
+
+
+@dataclass
+class Aws:
+    secret_arn: str
+    runs_queue_url: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def dataflow_runs(self) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        events = []
+        while messages := sqs.receive_message(QueueUrl=self.runs_queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.runs_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [event["detail"] for event in events if event["detail-type"] == "Dataflow Run"]
+
+    def mapping(self, audience_id: str) -> dict[str, Any] | None:
+        item = self.client("dynamodb").get_item(
+            TableName=TABLE, Key={"pk": {"S": f"AUDIENCE#{audience_id}"}, "sk": {"S": "MAPPING"}}
+        )
+        return item.get("Item")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        )
+        secret = seeded_token_secret(emulator)
+        arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="pinsync/pinterest-token", SecretString=secret.to_secret_string()
+        )["ARN"]
+        sqs = boto3.client("sqs", region_name=REGION)
+        runs_url = sqs.create_queue(QueueName="runs")["QueueUrl"]
+        runs_arn = sqs.get_queue_attributes(QueueUrl=runs_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name="reports", EventPattern=json.dumps({"source": ["pinsync"]}))
+        events.put_targets(Rule="reports", Targets=[{"Id": "runs", "Arn": runs_arn}])
+        yield Aws(secret_arn=arn, runs_queue_url=runs_url)
+
+
+@pytest.fixture
+def sync_env(aws: Aws, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """The sync function's environment, as template.yaml sets it."""
+    for name, value in {
+        "AD_ACCOUNT_ID": DEFAULT_AD_ACCOUNT_ID,
+        "PINTEREST_API_BASE_URL": emulator.base_url,
+        "TOKEN_SECRET_ID": aws.secret_arn,
+        "STATE_TABLE_NAME": TABLE,
+        "EVENT_BUS_NAME": "default",
+        "ACTIVATED_AUDIENCES": "*",
+        "MAX_RECORDS_PER_REQUEST": "1000",
+        "DESTINATION_NAME": "pinsync test",
+        "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    sync_runtime.cache_clear()
+    yield aws
+    sync_runtime.cache_clear()
+
+
+@pytest.fixture
+def waits(sync_env: Aws) -> list[float]:
+    """Retry waits the Pinterest client asked for, recorded instead of slept."""
+    recorded: list[float] = []
+    sync_runtime().sleep = recorded.append
+    return recorded
+
+
+def invoke_sync(event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
+    return _sync_handler(event, context or FakeContext())
+
+
+def runtime() -> SyncRuntime:
+    return sync_runtime()
+
+
+@pytest.fixture
+def log_capture() -> Iterator[io.StringIO]:
+    """Everything pinsync's logger writes, formatted as in Lambda (JSON)."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(pinsync_logger.registered_formatter)
+    pinsync_logger.addHandler(handler)
+    yield buffer
+    pinsync_logger.removeHandler(handler)

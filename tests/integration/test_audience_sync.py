@@ -1,0 +1,279 @@
+"""The real sync handler with moto in-process and the Pinterest emulator over HTTP.
+
+Given / when / then: the emulator's own membership state is the oracle, never what the client thinks it sent.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pinsync.identities import sha256_hex
+from pinterest_emulator import Fault
+
+from tests.builders import FakeContext, body, profile, sqs_event, sqs_record
+from tests.integration.conftest import Aws, invoke_sync, runtime
+
+GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
+
+
+def members_of(emulator, name: str) -> set[str]:
+    [customer_list] = [item for item in emulator.state.customer_lists() if item["name"] == name]
+    return emulator.state.members(customer_list["id"])
+
+
+def failures(response) -> list[str]:
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def pinterest_calls(emulator, method: str, fragment: str) -> int:
+    return sum(1 for entry in emulator.state.requests_log if entry["method"] == method and fragment in entry["path"])
+
+
+def test_first_add_creates_list_and_audience_and_mixed_changes_land(sync_env: Aws, emulator, waits):
+    # Given a new audience and profiles entering it
+    first = sqs_event(
+        body(profile({"spring": "realized"}, email="Jane.Doe@Example.com", gaid=GAID)),
+        body(
+            profile({"spring": "realized"}, email="john@example.org"),
+            profile({"spring": "existing"}, email="ana@example.net"),
+        ),
+    )
+    # When the batch is processed
+    response = invoke_sync(first)
+    # Then one customer list and one CUSTOMER_LIST audience exist, holding the hashed identities
+    assert failures(response) == []
+    assert members_of(emulator, "pinsync test spring") == {
+        sha256_hex("jane.doe@example.com"),
+        sha256_hex(GAID),
+        sha256_hex("john@example.org"),
+        sha256_hex("ana@example.net"),
+    }
+    [audience] = emulator.state.audiences()
+    assert audience["audience_type"] == "CUSTOMER_LIST"
+    mapping = sync_env.mapping("spring")
+    assert mapping is not None and mapping["state"]["S"] == "READY"
+    assert audience["rule"]["customer_list_id"] == mapping["customer_list_id"]["S"]
+
+    # When a later batch removes one person and adds another
+    second = sqs_event(
+        body(profile({"spring": "exited"}, email="john@example.org", at="2026-11-28T11:00:00Z")),
+        body(profile({"spring": "realized"}, email="lee@example.com", at="2026-11-28T11:00:00Z")),
+    )
+    assert failures(invoke_sync(second)) == []
+    # Then the list reflects both, and each operation took one PATCH for both messages together
+    assert sha256_hex("john@example.org") not in members_of(emulator, "pinsync test spring")
+    assert sha256_hex("lee@example.com") in members_of(emulator, "pinsync test spring")
+    assert pinterest_calls(emulator, "PATCH", "/customer_lists/") == 2
+    runs = sync_env.dataflow_runs()
+    assert [run["identities"]["added"] for run in runs] == [4, 1]
+    assert [run["identities"]["removed"] for run in runs] == [0, 1]
+
+
+def test_records_of_many_messages_are_batched_up_to_the_limit(sync_env: Aws, emulator, monkeypatch, waits):
+    monkeypatch.setenv("MAX_RECORDS_PER_REQUEST", "40")
+    from pinsync.wiring import sync_runtime
+
+    sync_runtime.cache_clear()
+    invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="seed@example.com"))))
+    emulator.state.clear_requests_log()
+    # Given 100 messages of one profile each for one audience
+    event = sqs_event(*[body(profile({"seg": "realized"}, email=f"user{i}@example.com")) for i in range(100)])
+    # When processed in one invocation
+    assert failures(invoke_sync(event)) == []
+    # Then 100 records travel in ceil(100 / 40) = 3 calls, not 100
+    assert pinterest_calls(emulator, "PATCH", "/customer_lists/") == 3
+    assert len(members_of(emulator, "pinsync test seg")) == 101
+
+
+def test_partial_batch_failure_under_5xx_retries_only_the_affected_messages(sync_env: Aws, emulator, waits):
+    # Given two audiences with lists
+    invoke_sync(sqs_event(body(profile({"a": "realized", "b": "realized"}, email="seed@example.com"))))
+    list_a = sync_env.mapping("a")["customer_list_id"]["S"]
+    # and Pinterest failing every attempt on list a
+    emulator.state.inject_fault(Fault(kind="error", status=503, count=10, method="PATCH", path_contains=list_a))
+    event = sqs_event(
+        body(profile({"a": "realized"}, email="one@example.com")),
+        body(profile({"b": "realized"}, email="two@example.com")),
+    )
+    # When the batch is processed
+    response = invoke_sync(event)
+    # Then only the message for list a is reported for retry, after bounded backoff
+    assert failures(response) == ["m1"]
+    assert sha256_hex("two@example.com") in members_of(emulator, "pinsync test b")
+    assert len(waits) == 3  # four attempts in all
+    [_, run] = sync_env.dataflow_runs()
+    assert run["identities"]["failed_by_reason"] == {"pinterest_unavailable": 1}
+
+    # When SQS redelivers it after Pinterest recovers
+    emulator.state.clear_faults()
+    assert failures(invoke_sync(sqs_event(event["Records"][0]["body"]))) == []
+    assert sha256_hex("one@example.com") in members_of(emulator, "pinsync test a")
+
+
+def test_a_429_is_waited_out_per_the_reset_header(sync_env: Aws, emulator, waits):
+    invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="seed@example.com"))))
+    emulator.state.inject_fault(Fault(kind="rate_limit", count=2, reset_seconds=7, method="PATCH"))
+    response = invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="late@example.com"))))
+    assert failures(response) == []
+    assert sha256_hex("late@example.com") in members_of(emulator, "pinsync test seg")
+    assert len(waits) == 2 and all(7 <= wait <= 7.7 for wait in waits)
+
+
+def test_a_429_longer_than_the_invocation_has_left_fails_the_message_for_later(sync_env: Aws, emulator, waits):
+    invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="seed@example.com"))))
+    emulator.state.inject_fault(Fault(kind="rate_limit", count=1, reset_seconds=20, method="PATCH"))
+    response = invoke_sync(
+        sqs_event(body(profile({"seg": "realized"}, email="late@example.com"))), FakeContext(remaining_ms=15_000)
+    )
+    assert failures(response) == ["m1"]
+    assert waits == []
+
+
+def test_a_401_is_cured_by_the_rotated_secret(sync_env: Aws, emulator, waits):
+    # Given an invocation that cached the current access token
+    invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="seed@example.com"))))
+    # When the token is rotated (new secret value) and the old access token stops working
+    from pinsync_cli.local_stack import seeded_token_secret
+
+    emulator.state.expire_access_tokens()
+    rotated = seeded_token_secret(emulator)
+    sync_env.client("secretsmanager").put_secret_value(
+        SecretId=sync_env.secret_arn, SecretString=rotated.to_secret_string()
+    )
+    # Then the next invocation gets a 401, re-reads the secret once and succeeds
+    response = invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="after@example.com"))))
+    assert failures(response) == []
+    assert sha256_hex("after@example.com") in members_of(emulator, "pinsync test seg")
+    statuses = [entry["status"] for entry in emulator.state.requests_log if entry["method"] == "PATCH"]
+    assert statuses[-2:] == [401, 200]
+
+
+def test_an_unusable_token_fails_the_batch_for_retry_not_for_the_dlq_reason(sync_env: Aws, emulator, waits):
+    invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="seed@example.com"))))
+    emulator.state.expire_access_tokens()  # and nobody rotated the secret
+    response = invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="x@example.com"))))
+    assert failures(response) == ["m1"]
+    [_, run] = sync_env.dataflow_runs()
+    assert run["identities"]["failed_by_reason"] == {"unauthorized": 1}
+
+
+def test_a_rejected_record_is_isolated_by_splitting(sync_env: Aws, emulator, waits):
+    invoke_sync(sqs_event(body(profile({"seg": "realized"}, email="seed@example.com"))))
+    bad = sha256_hex("rejected@example.com")
+    emulator.state.add_poison_records([bad])
+    emails = [f"good{i}@example.com" for i in range(9)] + ["rejected@example.com"]
+    response = invoke_sync(sqs_event(*[body(profile({"seg": "realized"}, email=email)) for email in emails]))
+    assert failures(response) == []
+    members = members_of(emulator, "pinsync test seg")
+    assert bad not in members and all(sha256_hex(email) in members for email in emails[:-1])
+    [_, run] = sync_env.dataflow_runs()
+    assert run["identities"]["excluded_by_reason"] == {"pinterest_error_1": 1}
+    assert run["identities"]["added"] == 9
+
+
+def test_malformed_messages_fail_alone(sync_env: Aws, emulator, waits):
+    event = {
+        "Records": [
+            sqs_record("{broken", message_id="bad-json"),
+            sqs_record('{"identityMap": {}}', message_id="bad-shape"),
+            sqs_record(body(profile({"seg": "realized"}, email="fine@example.com")), message_id="good"),
+        ]
+    }
+    response = invoke_sync(event)
+    assert failures(response) == ["bad-json", "bad-shape"]
+    assert sha256_hex("fine@example.com") in members_of(emulator, "pinsync test seg")
+
+
+class AtomicCalls:
+    """DynamoDB applies each conditional write atomically; moto in-process does not lock, so concurrent
+    threads could both pass a condition. Serialising each call restores the guarantee real DynamoDB gives."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        method = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
+def test_concurrent_invocations_create_one_list(sync_env: Aws, emulator, waits):
+    # Given two invocations racing to create the same audience's list, the create call being slow
+    store = runtime().mappings
+    store._client = AtomicCalls(store._client)
+    emulator.state.inject_fault(
+        Fault(kind="latency", seconds=0.5, count=1, method="POST", path_contains="customer_lists")
+    )
+    barrier = threading.Barrier(2)
+    responses: dict[str, dict] = {}
+
+    def invoke(name: str, email: str) -> None:
+        event = {"Records": [sqs_record(body(profile({"race": "realized"}, email=email)), message_id=name)]}
+        barrier.wait()
+        responses[name] = invoke_sync(event)
+
+    threads = [threading.Thread(target=invoke, args=(name, f"{name}@example.com")) for name in ("left", "right")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then exactly one list exists, whatever the interleaving
+    assert [item["name"] for item in emulator.state.customer_lists()] == ["pinsync test race"]
+    # And after SQS redelivers whatever was reported as failed, both people are in it
+    for name, response in responses.items():
+        if failures(response):
+            event = {
+                "Records": [
+                    sqs_record(body(profile({"race": "realized"}, email=f"{name}@example.com")), message_id=name)
+                ]
+            }
+            assert failures(invoke_sync(event)) == []
+    assert members_of(emulator, "pinsync test race") == {
+        sha256_hex("left@example.com"),
+        sha256_hex("right@example.com"),
+    }
+    assert len(emulator.state.customer_lists()) == 1
+
+
+def test_existing_customer_list_can_be_linked_instead_of_created(sync_env: Aws, emulator, waits):
+    created = emulator.state.create_customer_list(
+        emulator.state.ad_account("549755885175")["id"], "crm list", "a" * 64, "EMAIL"
+    )
+    runtime().mappings.link("vip", created["id"])
+    assert failures(invoke_sync(sqs_event(body(profile({"vip": "realized"}, email="vip@example.com"))))) == []
+    assert emulator.state.members(created["id"]) == {"a" * 64, sha256_hex("vip@example.com")}
+    assert len(emulator.state.customer_lists()) == 1
+
+
+def test_no_identifier_or_token_reaches_the_logs_or_metrics(sync_env: Aws, emulator, waits, log_capture, capsys):
+    emulator.state.add_poison_records([sha256_hex("poison@example.com")])
+    emails = ["Private.Person@Example.com", "poison@example.com", "not an email"]
+    event = sqs_event(
+        *[body(profile({"seg": "realized"}, email=email, gaid=GAID)) for email in emails],
+        '{"identityMap": {"Email": [{"id": "leak@example.com"}]}}',
+    )
+    invoke_sync(event)
+    emulator.state.expire_access_tokens()
+    invoke_sync(sqs_event(body(profile({"seg": "exited"}, email="Private.Person@Example.com"))))
+    output = log_capture.getvalue() + capsys.readouterr().out
+    assert "Dataflow run" in output and "IdentitiesAdded" in output  # the capture did capture
+    secret = runtime().tokens.current()
+    forbidden = {
+        "private.person@example.com",
+        "leak@example.com",
+        "poison@example.com",
+        GAID,
+        sha256_hex("private.person@example.com"),
+        sha256_hex("poison@example.com"),
+        sha256_hex(GAID),
+        secret.access_token.get_secret_value(),
+        secret.refresh_token.get_secret_value(),
+        secret.client_secret.get_secret_value(),
+    }
+    lowered = output.lower()
+    assert [value for value in forbidden if value.lower() in lowered] == []
