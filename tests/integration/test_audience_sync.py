@@ -277,3 +277,20 @@ def test_no_identifier_or_token_reaches_the_logs_or_metrics(sync_env: Aws, emula
     }
     lowered = output.lower()
     assert [value for value in forbidden if value.lower() in lowered] == []
+
+
+def test_recorded_activations_take_precedence_over_the_configuration(sync_env: Aws, emulator, waits):
+    # Given ACTIVATED_AUDIENCES=* but an operator activated only "chosen" (with a name for its list)
+    runtime().mappings.activate("chosen", name="Chosen people")
+    event = sqs_event(body(profile({"chosen": "realized", "other": "realized"}, email="a@example.com")))
+    # When a profile qualifies for both
+    assert failures(invoke_sync(event)) == []
+    # Then only the activated audience is synced, under the recorded name
+    assert [item["name"] for item in emulator.state.customer_lists()] == ["Chosen people"]
+    [run] = sync_env.dataflow_runs()
+    assert run["identities"]["excluded_by_reason"] == {"not_activated": 1}
+    # And a deactivated audience is no longer synced
+    runtime().mappings.deactivate("chosen")
+    assert runtime().mappings.activations() == frozenset()
+    invoke_sync(sqs_event(body(profile({"chosen": "realized"}, email="b@example.com"))))
+    assert sha256_hex("b@example.com") not in members_of(emulator, "Chosen people")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -20,6 +20,7 @@ from pinsync.adapters.secrets import SecretsManagerTokenSource
 from pinsync.adapters.state import DynamoMappingStore
 from pinsync.config import SyncSettings, load_settings
 from pinsync.deadline import Deadline
+from pinsync.membership import ActivationRule
 from pinsync.report import publish_run, record_metrics
 from pinsync.sync import AudienceSync, InboundMessage, SyncOptions
 
@@ -48,7 +49,7 @@ class SyncRuntime:
             sleep=self.sleep,
         )
         sync = AudienceSync(
-            self.options,
+            self._options_now(),
             client,
             self.mappings,
             clock=lambda: datetime.now(UTC),
@@ -64,6 +65,14 @@ class SyncRuntime:
         )
         failed = outcome.failed_message_ids([message.message_id for message in messages])
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+    def _options_now(self) -> SyncOptions:
+        """Activations recorded in the state table (``pinsync audiences activate``) override ACTIVATED_AUDIENCES."""
+        activated = self.mappings.activations()
+        if activated is None:
+            return self.options
+        return replace(self.options, activation=ActivationRule(everything=False, audience_ids=activated))
 
 
 def inbound_messages(event: dict[str, Any]) -> list[InboundMessage]:

@@ -13,6 +13,13 @@ Item layout (table keys ``pk`` / ``sk``)::
 
 An operator links an audience to an existing customer list by writing ``state = READY`` and
 ``customer_list_id`` (see :meth:`DynamoMappingStore.link`).
+
+Activations (``pinsync audiences activate``) live in one item, read once per invocation::
+
+    pk = "ACTIVATIONS", sk = "INDEX", audience_ids = string set of activated audience ids
+
+When that item exists it takes precedence over ``ACTIVATED_AUDIENCES`` (an empty set, stored as the absent
+attribute, then means "nothing is activated").
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from botocore.exceptions import ClientError
 from pinsync.planning import AudienceMapping, MappingState
 
 MAPPING_SK = "MAPPING"
+ACTIVATIONS_KEY = {"pk": "ACTIVATIONS", "sk": "INDEX"}
 _BATCH_GET_LIMIT = 100
 
 
@@ -117,6 +125,56 @@ class DynamoMappingStore:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+    def activations(self) -> frozenset[str] | None:
+        """Activated audience ids, or None when no activation was ever recorded (use the configuration)."""
+        item = self._client.get_item(TableName=self._table, Key=_typed(ACTIVATIONS_KEY), ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return frozenset(item.get("audience_ids", {}).get("SS", []))
+
+    def activate(self, audience_id: str, *, name: str | None = None, customer_list_id: str | None = None) -> None:
+        """Record an activation: optionally the list/audience name to create, or an existing list to link."""
+        if customer_list_id:
+            self.link(audience_id, customer_list_id, name=name)
+        elif name:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_typed(audience_key(audience_id)),
+                UpdateExpression="SET #name = :name, updated_at = :now",
+                ExpressionAttributeNames={"#name": "name"},
+                ExpressionAttributeValues={":name": {"S": name}, ":now": {"S": _now()}},
+            )
+        self._client.update_item(
+            TableName=self._table,
+            Key=_typed(ACTIVATIONS_KEY),
+            UpdateExpression="ADD audience_ids :ids SET updated_at = :now",
+            ExpressionAttributeValues={":ids": {"SS": [audience_id]}, ":now": {"S": _now()}},
+        )
+
+    def deactivate(self, audience_id: str) -> None:
+        """Stop syncing an audience (its list and mapping stay; activating again resumes)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=_typed(ACTIVATIONS_KEY),
+            UpdateExpression="DELETE audience_ids :ids SET updated_at = :now",
+            ExpressionAttributeValues={":ids": {"SS": [audience_id]}, ":now": {"S": _now()}},
+        )
+
+    def all_mappings(self) -> list[AudienceMapping]:
+        """Every audience mapping (a scan: for the operator CLI, not the sync path)."""
+        mappings: list[AudienceMapping] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :prefix) AND sk = :sk",
+            "ExpressionAttributeValues": {":prefix": {"S": "AUDIENCE#"}, ":sk": {"S": MAPPING_SK}},
+        }
+        while True:
+            page = self._client.scan(**request)
+            mappings.extend(_mapping(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(mappings, key=lambda mapping: mapping.audience_id)
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def link(self, audience_id: str, customer_list_id: str, *, name: str | None = None) -> None:
         """Map an audience to an existing customer list instead of letting pinsync create one."""
