@@ -1,0 +1,354 @@
+"""The rotation protocol over in-memory ports: guards, idempotent steps, failures that leave AWSCURRENT alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from pinsync.errors import PinterestAuthError, PinterestPermanentError, PinterestTransientError
+from pinsync.rotation import (
+    AWSCURRENT,
+    AWSPENDING,
+    AWSPREVIOUS,
+    InvalidGrantError,
+    NotConnectedError,
+    PendingNotStoredError,
+    PendingTokenRejectedError,
+    PinterestUnavailableError,
+    ReconnectRequiredError,
+    RotationStateError,
+    RotationStep,
+    SecretDescription,
+    SecretStoreError,
+    StepResult,
+    TokenGrant,
+    TokenRotation,
+    VersionConflictError,
+)
+from pinsync.tokens import TokenSecret
+from pydantic import SecretStr
+
+from tests.builders import EPOCH
+
+SECRET = "pinsync/token"
+OLD = "11111111-1111-4111-8111-111111111111"
+TOKEN = "22222222-2222-4222-8222-222222222222"
+DAY = 86_400
+
+
+def seed(access: str = "pina_old", refresh: str = "pinr_old") -> TokenSecret:
+    return TokenSecret(
+        client_id="app",
+        client_secret=SecretStr("app-secret"),
+        access_token=SecretStr(access),
+        refresh_token=SecretStr(refresh),
+        access_token_expires_at=EPOCH + timedelta(days=3),
+        refresh_token_expires_at=EPOCH + timedelta(days=33),
+    )
+
+
+@dataclass
+class FakeSecretVersions:
+    """Secrets Manager's staging-label rules, including the ones moto does not enforce."""
+
+    values: dict[str, str | None] = field(default_factory=dict)
+    stages: dict[str, set[str]] = field(default_factory=dict)
+    rotation_enabled: bool = True
+    put_failures: list[Exception] = field(default_factory=list)
+    hide_pending_once: bool = False
+    puts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def rotating(cls, current: TokenSecret | str = "") -> FakeSecretVersions:
+        value = current.to_secret_string() if isinstance(current, TokenSecret) else current or seed().to_secret_string()
+        return cls(values={OLD: value, TOKEN: None}, stages={OLD: {AWSCURRENT}, TOKEN: {AWSPENDING}})
+
+    def describe(self, secret_id: str) -> SecretDescription:
+        return SecretDescription(
+            self.rotation_enabled, {version: frozenset(stages) for version, stages in self.stages.items()}
+        )
+
+    def get_value(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
+        if version_id is None:
+            version_id = next((v for v, s in self.stages.items() if stage in s), None)
+        if version_id is None or stage not in self.stages.get(version_id, set()):
+            return None
+        if self.hide_pending_once and stage == AWSPENDING:
+            self.hide_pending_once = False
+            return None
+        return self.values.get(version_id)
+
+    def put_pending(self, secret_id: str, token: str, value: str, *, rotation_token: str | None = None) -> None:
+        self.puts.append(token)
+        if self.put_failures:
+            raise self.put_failures.pop(0)
+        existing = self.values.get(token)
+        if existing is not None and existing != value:
+            raise VersionConflictError("ResourceExistsException")  # what real AWS does; moto accepts it
+        for stages in self.stages.values():
+            stages.discard(AWSPENDING)
+        self.values[token] = value
+        self.stages.setdefault(token, set()).add(AWSPENDING)
+
+    def move_current(self, secret_id: str, token: str, from_version: str | None) -> None:
+        if from_version is not None:
+            self.stages[from_version].discard(AWSCURRENT)
+            for stages in self.stages.values():
+                stages.discard(AWSPREVIOUS)
+            self.stages[from_version].add(AWSPREVIOUS)
+        self.stages[token].add(AWSCURRENT)
+
+    def value_at(self, stage: str) -> TokenSecret:
+        value = self.get_value(SECRET, stage=stage)
+        assert value is not None
+        return TokenSecret.model_validate_json(value)
+
+
+@dataclass
+class FakeOAuth:
+    failure: Exception | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def refresh(self, client_id: str, client_secret: str, refresh_token: str) -> TokenGrant:
+        self.calls.append(refresh_token)
+        if self.failure is not None:
+            raise self.failure
+        n = len(self.calls)
+        return TokenGrant(
+            access_token=SecretStr(f"pina_new{n}"),
+            refresh_token=SecretStr(f"pinr_new{n}"),
+            expires_in=30 * DAY,
+            refresh_token_expires_in=60 * DAY,
+            scope="ads:read,ads:write",
+        )
+
+
+@dataclass
+class FakeAccount:
+    failure: Exception | None = None
+    checked: list[str] = field(default_factory=list)
+
+    def check(self, access_token: str) -> None:
+        self.checked.append(access_token)
+        if self.failure is not None:
+            raise self.failure
+
+
+def rotation(
+    secrets: FakeSecretVersions | None = None, oauth: FakeOAuth | None = None, account: FakeAccount | None = None
+) -> tuple[TokenRotation, FakeSecretVersions, FakeOAuth, FakeAccount]:
+    secrets = secrets if secrets is not None else FakeSecretVersions.rotating()
+    oauth = oauth or FakeOAuth()
+    account = account or FakeAccount()
+    return TokenRotation(secrets, oauth, account, clock=lambda: EPOCH), secrets, oauth, account
+
+
+def run_all(use_case: TokenRotation, token: str = TOKEN) -> list[StepResult]:
+    return [use_case.run(step, SECRET, token) for step in RotationStep]
+
+
+def test_four_steps_rotate_the_token_and_keep_the_app_credentials():
+    use_case, secrets, oauth, account = rotation()
+
+    results = run_all(use_case)
+
+    assert [r.changed for r in results] == [True, False, True, True]
+    assert oauth.calls == ["pinr_old"]
+    assert account.checked == ["pina_new1"]
+    current = secrets.value_at(AWSCURRENT)
+    assert current.refresh_token.get_secret_value() == "pinr_new1"
+    assert current.access_token.get_secret_value() == "pina_new1"
+    assert (current.client_id, current.client_secret.get_secret_value()) == ("app", "app-secret")
+    assert current.access_token_expires_at == EPOCH + timedelta(days=30)
+    assert current.refresh_token_expires_at == EPOCH + timedelta(days=60)
+    assert secrets.stages == {OLD: {AWSPREVIOUS}, TOKEN: {AWSPENDING, AWSCURRENT}}
+    assert results[0].pending is not None and results[0].pending.refresh_token_expires_at == EPOCH + timedelta(days=60)
+
+
+def test_replayed_create_reuses_the_pending_value_without_calling_pinterest():
+    use_case, secrets, oauth, _ = rotation()
+    first = use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+    stored = secrets.values[TOKEN]
+
+    again = use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert (first.changed, again.changed) == (True, False)
+    assert oauth.calls == ["pinr_old"]
+    assert secrets.puts == [TOKEN]
+    assert secrets.values[TOKEN] == stored
+    assert again.pending == first.pending
+
+
+@pytest.mark.parametrize("step", list(RotationStep))
+def test_every_step_replayed_after_finish_is_a_no_op(step):
+    use_case, secrets, oauth, account = rotation()
+    run_all(use_case)
+    before = (dict(secrets.values), {k: set(v) for k, v in secrets.stages.items()}, len(oauth.calls))
+
+    result = use_case.run(step, SECRET, TOKEN)
+
+    assert result.changed is False
+    assert (secrets.values, secrets.stages, len(oauth.calls)) == before
+    assert len(account.checked) == 1
+
+
+def test_a_repeated_put_with_the_same_token_and_another_value_is_refused():
+    # Given a pending value that a read does not see (a concurrent duplicate of the step, say)
+    use_case, secrets, oauth, _ = rotation()
+    use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+    secrets.hide_pending_once = True
+
+    # When the step runs again, mints other tokens and tries to store them under the same token
+    with pytest.raises(PendingNotStoredError, match="pinsync connect"):
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    # Then the first pending value stays, and AWSCURRENT is untouched
+    assert secrets.value_at(AWSPENDING).refresh_token.get_secret_value() == "pinr_new1"
+    assert secrets.value_at(AWSCURRENT).refresh_token.get_secret_value() == "pinr_old"
+    assert len(oauth.calls) == 2
+
+
+def test_the_fake_refuses_like_aws_does():
+    secrets = FakeSecretVersions.rotating()
+    secrets.put_pending(SECRET, TOKEN, "one")
+    secrets.put_pending(SECRET, TOKEN, "one")  # same value: idempotent
+    with pytest.raises(VersionConflictError):
+        secrets.put_pending(SECRET, TOKEN, "two")
+
+
+@pytest.mark.parametrize(
+    ("prepare", "message"),
+    [
+        (lambda s: setattr(s, "rotation_enabled", False), "not enabled"),
+        (lambda s: s.stages.pop(TOKEN), "not a version"),
+        (lambda s: s.stages[TOKEN].discard(AWSPENDING), "not AWSPENDING"),
+    ],
+    ids=["rotation-disabled", "unknown-token", "token-not-pending"],
+)
+@pytest.mark.parametrize("step", list(RotationStep))
+def test_guard_refuses_every_step(prepare, message, step):
+    use_case, secrets, oauth, account = rotation()
+    prepare(secrets)
+
+    with pytest.raises(RotationStateError, match=message):
+        use_case.run(step, SECRET, TOKEN)
+
+    assert oauth.calls == [] and account.checked == []
+    assert secrets.stages[OLD] == {AWSCURRENT}
+
+
+def test_finish_when_already_current_is_a_no_op():
+    secrets = FakeSecretVersions(values={TOKEN: seed().to_secret_string()}, stages={TOKEN: {AWSCURRENT, AWSPENDING}})
+    use_case, _, _, _ = rotation(secrets)
+
+    result = use_case.run(RotationStep.FINISH, SECRET, TOKEN)
+
+    assert result.changed is False
+    assert secrets.stages == {TOKEN: {AWSCURRENT, AWSPENDING}}
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected", "reconnect"),
+    [
+        (InvalidGrantError("invalid grant", status=400, code=283), ReconnectRequiredError, True),
+        (PinterestTransientError("HTTP 503", status=503), PinterestUnavailableError, False),
+    ],
+)
+def test_token_endpoint_failure_leaves_current_untouched_and_nothing_pending(failure, expected, reconnect):
+    use_case, secrets, _oauth, _ = rotation(oauth=FakeOAuth(failure=failure))
+
+    with pytest.raises(expected) as raised:
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert raised.value.needs_reconnect is reconnect
+    assert secrets.values[TOKEN] is None and secrets.puts == []
+    assert secrets.value_at(AWSCURRENT).refresh_token.get_secret_value() == "pinr_old"
+
+
+def test_invalid_grant_says_a_person_must_run_pinsync_connect():
+    use_case, _, _, _ = rotation(oauth=FakeOAuth(failure=InvalidGrantError("invalid grant", status=400, code=283)))
+
+    with pytest.raises(ReconnectRequiredError, match=r"reconnect: run `pinsync connect`"):
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+
+@pytest.mark.parametrize("placeholder", ['{"status": "not-connected"}', "not json"])
+def test_create_on_a_secret_that_was_never_connected(placeholder):
+    use_case, _secrets, oauth, _ = rotation(FakeSecretVersions.rotating(placeholder))
+
+    with pytest.raises(NotConnectedError, match="pinsync connect"):
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert oauth.calls == []
+    assert use_case.current_expiry(SECRET) is None
+
+
+def test_put_failure_after_the_refresh_is_reported_as_needing_a_reconnect():
+    secrets = FakeSecretVersions.rotating()
+    secrets.put_failures.append(SecretStoreError("PutSecretValue failed (InternalServiceError)"))
+    use_case, _, _, _ = rotation(secrets)
+
+    with pytest.raises(PendingNotStoredError) as raised:
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert raised.value.needs_reconnect is True
+    assert "InternalServiceError" in str(raised.value)
+    assert secrets.stages[OLD] == {AWSCURRENT}
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (PinterestAuthError("GET /ad_accounts/{id}: unauthorized", status=401, code=2), PendingTokenRejectedError),
+        (PinterestPermanentError("GET /ad_accounts/{id}: HTTP 404", status=404, code=404), PendingTokenRejectedError),
+        (PinterestTransientError("GET /ad_accounts/{id}: HTTP 503", status=503), PinterestUnavailableError),
+    ],
+)
+def test_test_step_failure_keeps_current_and_the_pending_value(failure, expected):
+    use_case, secrets, _, account = rotation(account=FakeAccount(failure=failure))
+    use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+    use_case.run(RotationStep.SET, SECRET, TOKEN)
+
+    with pytest.raises(expected):
+        use_case.run(RotationStep.TEST, SECRET, TOKEN)
+
+    assert secrets.value_at(AWSCURRENT).access_token.get_secret_value() == "pina_old"
+    assert secrets.stages[TOKEN] == {AWSPENDING}
+    # a retried rotation (same token) re-tests the stored pending value without a new refresh
+    account.failure = None
+    use_case.run(RotationStep.TEST, SECRET, TOKEN)
+    use_case.run(RotationStep.FINISH, SECRET, TOKEN)
+    assert secrets.value_at(AWSCURRENT).access_token.get_secret_value() == "pina_new1"
+
+
+def test_test_before_create_is_refused():
+    use_case, _, _, account = rotation()
+
+    with pytest.raises(RotationStateError, match="createSecret did not complete"):
+        use_case.run(RotationStep.TEST, SECRET, TOKEN)
+
+    assert account.checked == []
+
+
+def test_finish_moves_current_and_reports_the_expiry_of_the_new_token():
+    use_case, _secrets, _, _ = rotation()
+    before = use_case.current_expiry(SECRET)
+    assert before is not None and before.access_token_expires_at == EPOCH + timedelta(days=3)
+
+    run_all(use_case)
+
+    expiry = use_case.current_expiry(SECRET)
+    assert expiry is not None
+    assert expiry.access_token_expires_at == EPOCH + timedelta(days=30)
+    assert expiry.refresh_token_expires_at == EPOCH + timedelta(days=60)
+
+
+def test_error_messages_never_carry_token_values():
+    secrets = FakeSecretVersions.rotating(seed(refresh="pinr_secretvalue"))
+    use_case, _, _, _ = rotation(secrets, oauth=FakeOAuth(failure=InvalidGrantError("x", status=400, code=283)))
+
+    with pytest.raises(ReconnectRequiredError) as raised:
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert "pinr_" not in str(raised.value) and "app-secret" not in str(raised.value)

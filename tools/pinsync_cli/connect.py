@@ -1,0 +1,341 @@
+"""``pinsync connect``: (re)connect a deployment to Pinterest in one command.
+
+Runs Pinterest's authorization-code flow for an operator (or, with ``--refresh-token``, exchanges an existing
+refresh token), checks that the new token can read the configured ad account, and writes the token secret as the
+new AWSCURRENT. Nothing is written unless every check passed. No token is ever printed.
+
+Exit codes: 0 connected; 2 usage or configuration error; 3 Pinterest refused (invalid grant, state mismatch,
+cannot read the ad account, authorization not completed); 4 AWS error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import secrets
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import boto3
+import requests
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from pinsync.adapters.oauth import PinterestAccountCheck, PinterestOAuthClient
+from pinsync.adapters.secret_versions import SecretsManagerVersions
+from pinsync.config import PINTEREST_API_BASE_URL
+from pinsync.deadline import Deadline
+from pinsync.errors import PinterestError
+from pinsync.rotation import AWSCURRENT, AWSPENDING, SecretStoreError, TokenGrant
+from pinsync.tokens import DEFAULT_SCOPE, TokenSecret
+from pydantic import SecretStr
+
+AUTHORIZE_URL = "https://www.pinterest.com/oauth/"
+DEFAULT_PORT = 8085
+CALLBACK_PATH = "/callback"
+SECRET_OUTPUT = "TokenSecretArn"  # noqa: S105 - an output name, not a credential
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_PINTEREST = 3
+EXIT_AWS = 4
+
+BrowserOpener = Callable[[str], object]
+
+
+class CommandError(Exception):
+    """Ends the command with ``exit_code``; the message is safe to print (no token)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# -- shared with `pinsync status` ----------------------------------------------------------------------------------
+
+
+def add_deployment_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--secret-id", help="ARN or name of the token secret")
+    target.add_argument("--stack-name", help="find the secret from this stack's TokenSecretArn output")
+
+
+def resolve_secret_id(args: argparse.Namespace, cloudformation: Any = None) -> str:
+    """``--secret-id``, else the ``TokenSecretArn`` output of ``--stack-name``."""
+    if args.secret_id:
+        return str(args.secret_id)
+    if not args.stack_name:
+        raise CommandError("give --secret-id or --stack-name", EXIT_USAGE)
+    try:
+        client = cloudformation or boto3.client("cloudformation")
+        stacks = client.describe_stacks(StackName=args.stack_name)["Stacks"]
+    except NoRegionError:
+        raise CommandError("no AWS region configured (set AWS_REGION or AWS_DEFAULT_REGION)", EXIT_USAGE) from None
+    except ClientError as error:
+        raise CommandError(f"cannot describe stack {args.stack_name}: {_aws_code(error)}", EXIT_AWS) from None
+    except BotoCoreError as error:
+        raise CommandError(f"cannot describe stack {args.stack_name}: {type(error).__name__}", EXIT_AWS) from None
+    for output in stacks[0].get("Outputs", []) if stacks else []:
+        if output.get("OutputKey") == SECRET_OUTPUT:
+            return str(output["OutputValue"])
+    raise CommandError(f"stack {args.stack_name} has no {SECRET_OUTPUT} output", EXIT_USAGE)
+
+
+def secrets_manager() -> SecretsManagerVersions:
+    """Secrets Manager through boto3 (``AWS_ENDPOINT_URL`` points it at a local endpoint)."""
+    try:
+        return SecretsManagerVersions(boto3.client("secretsmanager"))
+    except NoRegionError:
+        raise CommandError("no AWS region configured (set AWS_REGION or AWS_DEFAULT_REGION)", EXIT_USAGE) from None
+
+
+def _aws_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "Unknown"))
+
+
+# -- the command ---------------------------------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "connect",
+        help="connect (or reconnect) the deployment to Pinterest and store the token",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_deployment_arguments(parser)
+    parser.add_argument("--client-id", help="Pinterest app id (default: $PINTEREST_CLIENT_ID)")
+    parser.add_argument("--client-secret", help="Pinterest app secret (default: $PINTEREST_CLIENT_SECRET)")
+    parser.add_argument("--ad-account-id", help="ad account the token must read (default: $AD_ACCOUNT_ID)")
+    parser.add_argument("--api-base-url", help=f"default: $PINTEREST_API_BASE_URL or {PINTEREST_API_BASE_URL}")
+    parser.add_argument(
+        "--authorize-url", default=AUTHORIZE_URL, help=f"OAuth authorize page (default {AUTHORIZE_URL})"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="local callback port (default %(default)s)")
+    parser.add_argument("--scope", default=DEFAULT_SCOPE, help="scopes to ask for (default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the consent (default 300)")
+    parser.add_argument(
+        "--refresh-token",
+        help="skip the browser: exchange this refresh token instead ('-' reads it from stdin, out of shell history)",
+    )
+    parser.add_argument("--no-browser", action="store_true", help="only print the authorize URL")
+    parser.set_defaults(func=run)
+    return parser
+
+
+@dataclass(frozen=True)
+class ConnectConfig:
+    client_id: str
+    client_secret: str
+    ad_account_id: str
+    api_base_url: str
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    open_browser: BrowserOpener | None = None,
+    out: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    try:
+        config = _config(args)
+        secret_id = resolve_secret_id(args)
+        store = secrets_manager()
+        session = requests.Session()
+        oauth = PinterestOAuthClient(base_url=config.api_base_url, session=session)
+        if args.refresh_token:
+            from_stdin = args.refresh_token == "-"  # noqa: S105 - the "read stdin" marker
+            refresh_token = (stdin or sys.stdin).readline().strip() if from_stdin else args.refresh_token
+            if not refresh_token:
+                raise CommandError("the refresh token is empty", EXIT_USAGE)
+            grant = _pinterest(lambda: oauth.refresh(config.client_id, config.client_secret, refresh_token))
+        else:
+            opener = open_browser if open_browser is not None else (None if args.no_browser else webbrowser.open)
+            grant = _authorize(args, config, oauth, opener, out)
+        now = datetime.now(UTC)
+        token = grant.to_secret(config.client_id, SecretStr(config.client_secret), now, args.scope)
+        account = _verify(config, session, token)
+        version = _write(store, secret_id, token, out)
+    except CommandError as error:
+        print(f"pinsync connect: {error}", file=out)
+        return error.exit_code
+    print(
+        f"Connected: ad account {config.ad_account_id} ({account.get('name', '?')}) is readable with the new token.\n"
+        f"  access token expires  {_date(token.access_token_expires_at)} ({token.access_days_left(now):.0f} days)\n"
+        f"  refresh token expires {_date(token.refresh_token_expires_at)} ({token.refresh_days_left(now):.0f} days)\n"
+        f"  secret {secret_id}: version {version} is now AWSCURRENT",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _config(args: argparse.Namespace) -> ConnectConfig:
+    values = {
+        "client_id": args.client_id or os.environ.get("PINTEREST_CLIENT_ID", ""),
+        "client_secret": args.client_secret or os.environ.get("PINTEREST_CLIENT_SECRET", ""),
+        "ad_account_id": args.ad_account_id or os.environ.get("AD_ACCOUNT_ID", ""),
+    }
+    missing = {
+        "client_id": "--client-id or PINTEREST_CLIENT_ID",
+        "client_secret": "--client-secret or PINTEREST_CLIENT_SECRET",
+        "ad_account_id": "--ad-account-id or AD_ACCOUNT_ID",
+    }
+    absent = [missing[name] for name, value in values.items() if not value]
+    if absent:
+        raise CommandError(f"missing {', '.join(absent)}", EXIT_USAGE)
+    if not values["ad_account_id"].isdigit():
+        raise CommandError("the ad account id must be digits only", EXIT_USAGE)
+    base = (args.api_base_url or os.environ.get("PINTEREST_API_BASE_URL") or PINTEREST_API_BASE_URL).rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise CommandError("the API base URL must be an http(s) URL", EXIT_USAGE)
+    return ConnectConfig(api_base_url=base, **values)
+
+
+def _pinterest(call: Callable[[], TokenGrant]) -> TokenGrant:
+    try:
+        return call()
+    except PinterestError as error:
+        raise CommandError(f"Pinterest refused: {error}", EXIT_PINTEREST) from None
+
+
+# -- the authorization-code flow -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Callback:
+    done: threading.Event = field(default_factory=threading.Event)
+    params: dict[str, str] | None = None
+
+
+def _callback_handler(callback: _Callback) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path != CALLBACK_PATH:
+                self.send_error(404)
+                return
+            callback.params = {key: values[0] for key, values in parse_qs(url.query).items()}
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"pinsync: authorization received. You can close this window and return to the terminal.")
+            callback.done.set()
+
+        def log_message(self, format: str, *args: Any) -> None:  # the query holds the code: never log it
+            return
+
+    return Handler
+
+
+def _authorize(
+    args: argparse.Namespace,
+    config: ConnectConfig,
+    oauth: PinterestOAuthClient,
+    open_browser: BrowserOpener | None,
+    out: TextIO,
+) -> TokenGrant:
+    callback = _Callback()
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), _callback_handler(callback))
+    except OSError as error:
+        raise CommandError(
+            f"cannot listen on 127.0.0.1:{args.port} ({error.strerror}); use --port", EXIT_USAGE
+        ) from None
+    redirect_uri = f"http://localhost:{server.server_address[1]}{CALLBACK_PATH}"
+    state = secrets.token_urlsafe(32)
+    query = urlencode(
+        {
+            "client_id": config.client_id,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": args.scope,
+            "state": state,
+        }
+    )
+    url = f"{args.authorize_url}?{query}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        print(f"Open this URL to allow pinsync to manage ads (redirect URI {redirect_uri}):\n  {url}", file=out)
+        if open_browser is not None:
+            try:
+                open_browser(url)
+            except Exception as error:  # a failing browser must not end the flow: the URL is printed
+                print(f"(could not open a browser: {type(error).__name__})", file=out)
+        if not callback.done.wait(args.timeout):
+            raise CommandError(f"no authorization received within {args.timeout:.0f} s", EXIT_PINTEREST)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    params = callback.params or {}
+    if not secrets.compare_digest(params.get("state", ""), state):
+        raise CommandError(
+            "state mismatch: the callback does not answer the authorization this command started; nothing was written",
+            EXIT_PINTEREST,
+        )
+    if "error" in params or "code" not in params:
+        raise CommandError(f"authorization refused ({params.get('error', 'no code returned')})", EXIT_PINTEREST)
+    code = params["code"]
+    return _pinterest(lambda: oauth.exchange_code(config.client_id, config.client_secret, code, redirect_uri))
+
+
+# -- verify and write ----------------------------------------------------------------------------------------------
+
+
+def _verify(config: ConnectConfig, session: requests.Session, token: TokenSecret) -> dict[str, Any]:
+    check = PinterestAccountCheck(
+        base_url=config.api_base_url,
+        ad_account_id=config.ad_account_id,
+        session=session,
+        deadline=Deadline.after(120.0, reserve_seconds=0.0),
+    )
+    try:
+        return check.read(token.access_token.get_secret_value())
+    except PinterestError as error:
+        raise CommandError(
+            f"the new token cannot read ad account {config.ad_account_id} ({error}); connect as a Pinterest user "
+            "with access to it. Nothing was written.",
+            EXIT_PINTEREST,
+        ) from None
+
+
+def _write(store: SecretsManagerVersions, secret_id: str, token: TokenSecret, out: TextIO) -> str:
+    try:
+        version = store.put_current(secret_id, token.to_secret_string())
+    except SecretStoreError as error:
+        raise CommandError(
+            f"could not write the token secret ({error}); the new token is lost: run `pinsync connect` again",
+            EXIT_AWS,
+        ) from None
+    _clear_stuck_rotation(store, secret_id, version, out)
+    return version
+
+
+def _clear_stuck_rotation(store: SecretsManagerVersions, secret_id: str, version: str, out: TextIO) -> None:
+    """A failed rotation leaves AWSPENDING on another version, which blocks every later rotation; the fresh
+    connection supersedes it."""
+    try:
+        stuck = [
+            vid
+            for vid, stages in store.describe(secret_id).versions.items()
+            if AWSPENDING in stages and AWSCURRENT not in stages and vid != version
+        ]
+        for vid in stuck:
+            store.remove_stage(secret_id, AWSPENDING, vid)
+    except SecretStoreError as error:
+        print(f"warning: could not clear an unfinished rotation ({error})", file=out)
+        return
+    if stuck:
+        print("  an unfinished rotation was cleared (AWSPENDING removed), so rotation can resume", file=out)
+
+
+def _date(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
