@@ -47,6 +47,12 @@ class SyncSettings(PinterestSettings):
     identity_namespaces: str = Field(default=DEFAULT_NAMESPACES)
     destination_name: str = Field(default="pinsync", min_length=1, max_length=100)
     creation_lease_seconds: int = Field(default=300, ge=10, le=3600)
+    profile_key_namespaces: str = Field(default="ECID,Email,Email_LC_SHA256,GAID,IDFA", min_length=1)
+    ledger_retention_days: int = Field(default=90, ge=1, le=3650)
+
+    @cached_property
+    def profile_namespaces(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.profile_key_namespaces.split(",") if part.strip())
 
     @field_validator("identity_namespaces")
     @classmethod

@@ -10,13 +10,13 @@ done exactly when the survivor's is.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from pinsync.contract import Profile
-from pinsync.identities import ExcludedIdentity, IdentityKind, resolve
+from pinsync.identities import ExcludedIdentity, IdentityKind, resolve, sha256_hex
 
 EXCLUDED_UNKNOWN_STATUS = "unknown_status"
 EXCLUDED_NOT_ACTIVATED = "not_activated"
@@ -64,6 +64,7 @@ class Change:
     qualified_at: datetime
     sequence: int
     message_ids: frozenset[str]
+    profile_key: str | None = None  # hashed stable profile id (see profile_key()), for the membership ledger
 
 
 @dataclass
@@ -82,6 +83,7 @@ def extract_changes(
     activation: ActivationRule,
     namespaces: Mapping[str, IdentityKind],
     extraction: Extraction,
+    profile_namespaces: Sequence[str] = (),
 ) -> None:
     """Append one profile's changes (one per audience × identity) and exclusions to ``extraction``.
 
@@ -90,6 +92,7 @@ def extract_changes(
     """
     identities = [(namespace, value.id) for namespace, values in profile.identity_map.items() for value in values]
     resolved = [resolve(namespace, raw, namespaces) for namespace, raw in identities]
+    key = profile_key(profile, profile_namespaces)
     for audience_id, qualification in profile.qualifications():
         operation = STATUS_OPERATIONS.get(qualification.status.lower())
         if operation is None:
@@ -111,8 +114,23 @@ def extract_changes(
                     qualified_at=qualified_at,
                     sequence=len(extraction.changes),
                     message_ids=frozenset((message_id,)),
+                    profile_key=key,
                 )
             )
+
+
+def profile_key(profile: Profile, namespaces: Sequence[str]) -> str | None:
+    """A stable, hashed key for the profile: its first identity in the first of ``namespaces`` it has.
+
+    Use a namespace whose value never changes for a person (ECID, a CRM id) first: the key is what lets an exit
+    remove identifiers the profile had before (an old email), so a key that changes with them defeats it.
+    """
+    by_namespace = {namespace.lower(): values for namespace, values in profile.identity_map.items() if values}
+    for namespace in namespaces:
+        values = by_namespace.get(namespace.lower())
+        if values:
+            return sha256_hex(f"{namespace.lower()}:{values[0].id.strip().lower()}")
+    return None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pinsync.identities import EXCLUDED_UNMAPPED_NAMESPACE
 from pinsync.membership import Change, Operation
 
 SKIPPED_COALESCED = "coalesced"
@@ -68,9 +69,14 @@ class RunOutcome:
         return self.added + self.removed
 
     def excluded_share(self) -> float:
-        """Excluded identities over all identities that reached a verdict (the seed's "skipped rate")."""
-        total = self.activated + sum(self.excluded.values()) + sum(self.failed.values())
-        return sum(self.excluded.values()) / total if total else 0.0
+        """Excluded identities over all identities that reached a verdict (the seed's "skipped rate").
+
+        Identities of unmapped namespaces (ECID and the like, present in nearly every CDP profile) are counted
+        but left out of the rate: they were never candidates for Pinterest, and would keep it near 50%.
+        """
+        excluded = sum(count for reason, count in self.excluded.items() if reason != EXCLUDED_UNMAPPED_NAMESPACE)
+        total = self.activated + excluded + sum(self.failed.values())
+        return excluded / total if total else 0.0
 
     def as_detail(self) -> dict[str, Any]:
         """The ``Dataflow Run`` event detail: counts only."""

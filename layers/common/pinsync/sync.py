@@ -1,9 +1,11 @@
 """The audience sync use case: one batch of queue messages in, Pinterest in step, a verdict per message out.
 
 Follow one message: :func:`parse_body` → :func:`extract_changes` (identities normalised and hashed,
-exclusions counted) → :func:`coalesce` across the whole batch → :func:`plan` per customer list → customer
-lists created where needed (under a lease, so concurrent invocations never create two) → requests sent,
-a 400 split in halves until the bad record is isolated and excluded → :class:`RunOutcome`.
+exclusions counted) → :func:`expand_exits` (an exit takes every identifier the ledger holds for the profile)
+→ :func:`coalesce` across the whole batch → :func:`against_ledger` (stale and unchanged changes dropped) →
+:func:`plan` per customer list → customer lists created where needed (under a lease, so concurrent invocations
+never create two) → requests sent, a 400 split in halves until the bad record is isolated and excluded → the
+ledger written for what Pinterest accepted → :class:`RunOutcome`.
 
 Everything here is pure: Pinterest, the mapping store and the clock come in through ports.
 """
@@ -18,6 +20,15 @@ from pinsync.contract import ContractError, parse_body
 from pinsync.deadline import Deadline
 from pinsync.errors import PinterestAuthError, PinterestError, PinterestRejectedError, PinterestTransientError
 from pinsync.identities import IdentityKind
+from pinsync.ledger import (
+    EXCLUDED_STALE,
+    SKIPPED_UNCHANGED,
+    MembershipLedger,
+    against_ledger,
+    entries_for,
+    exit_profiles,
+    expand_exits,
+)
 from pinsync.membership import ActivationRule, Change, Extraction, coalesce, extract_changes
 from pinsync.observability import logger
 from pinsync.outcome import SKIPPED_COALESCED, SKIPPED_NO_CUSTOMER_LIST, RunOutcome
@@ -47,6 +58,7 @@ class SyncOptions:
     max_records: int
     destination_name: str
     creation_lease: timedelta
+    profile_namespaces: tuple[str, ...] = ()
 
     def list_name(self, audience_id: str, mapping: AudienceMapping | None) -> str:
         """The customer list (and audience) name: an operator-chosen one, or destination name + audience id."""
@@ -71,6 +83,7 @@ class AudienceSync:
         clock: Callable[[], datetime],
         owner: str,
         deadline: Deadline,
+        ledger: MembershipLedger | None = None,
     ) -> None:
         self._options = options
         self._pinterest = pinterest
@@ -78,6 +91,8 @@ class AudienceSync:
         self._clock = clock
         self._owner = owner
         self._deadline = deadline
+        self._ledger = ledger
+        self._applied: list[Change] = []
         self._outage: PinterestError | None = None
         self._consecutive_failures = 0
 
@@ -86,15 +101,24 @@ class AudienceSync:
         extraction = self._extract(messages, outcome)
         for reason, count in extraction.excluded.items():
             outcome.excluded[reason] += count
-        coalesced = coalesce(extraction.changes)
+        changes = extraction.changes
+        if self._ledger is not None:
+            changes = expand_exits(changes, self._ledger.held_by_profiles(exit_profiles(changes)))
+        coalesced = coalesce(changes)
         if coalesced.folded:
             outcome.skipped[SKIPPED_COALESCED] += coalesced.folded
-        if not coalesced.changes:
+        candidates = coalesced.changes
+        if self._ledger is not None and candidates:
+            decision = against_ledger(candidates, self._ledger.entries((c.audience_id, c.record) for c in candidates))
+            outcome.exclude(decision.stale, EXCLUDED_STALE)
+            outcome.skip(decision.unchanged, SKIPPED_UNCHANGED)
+            candidates = decision.apply
+        if not candidates:
             return outcome
 
-        mappings = self._mappings.get_mappings({change.audience_id for change in coalesced.changes})
+        mappings = self._mappings.get_mappings({change.audience_id for change in candidates})
         list_ids = {aid: m.customer_list_id for aid, m in mappings.items() if m.customer_list_id is not None}
-        work = plan(coalesced.changes, list_ids, self._options.max_records)
+        work = plan(candidates, list_ids, self._options.max_records)
         outcome.skip(work.removes_without_list, SKIPPED_NO_CUSTOMER_LIST)
 
         requests = list(work.requests)
@@ -105,6 +129,9 @@ class AudienceSync:
                 self._ensure_audience(mapping.audience_id, mapping.customer_list_id, mapping)
         for request in requests:
             self._send(request, outcome)
+        if self._ledger is not None and self._applied:
+            # Only after Pinterest accepted: a crash before this line means a harmless re-send on redelivery.
+            self._ledger.record(entries_for(self._applied))
         return outcome
 
     def _extract(self, messages: Sequence[InboundMessage], outcome: RunOutcome) -> Extraction:
@@ -128,6 +155,7 @@ class AudienceSync:
                     activation=self._options.activation,
                     namespaces=self._options.namespaces,
                     extraction=extraction,
+                    profile_namespaces=self._options.profile_namespaces,
                 )
         return extraction
 
@@ -186,7 +214,7 @@ class AudienceSync:
                 size = min(self._options.max_records, len(candidates))
                 continue
             outcome.customer_lists_created += 1
-            outcome.sent(chunk)
+            self._sent(chunk, outcome)
             return customer_list_id, candidates[len(chunk) :]
         return None, []
 
@@ -229,7 +257,11 @@ class AudienceSync:
             outcome.fail(request.changes, error.reason)
             return
         self._consecutive_failures = 0
-        outcome.sent(request.changes)
+        self._sent(request.changes, outcome)
+
+    def _sent(self, changes: Sequence[Change], outcome: RunOutcome) -> None:
+        outcome.sent(changes)
+        self._applied.extend(changes)
 
     def _note_outage(self, error: PinterestError) -> None:
         """Stop calling once Pinterest looks down: the rest of the batch is then retried by SQS.

@@ -15,6 +15,7 @@ import requests
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
 from pinsync.adapters.events import EventBridgeReporter
+from pinsync.adapters.ledger import DynamoLedger
 from pinsync.adapters.pinterest import PinterestClient
 from pinsync.adapters.secrets import SecretsManagerTokenSource
 from pinsync.adapters.state import DynamoMappingStore
@@ -32,6 +33,7 @@ class SyncRuntime:
     session: requests.Session
     tokens: SecretsManagerTokenSource
     mappings: DynamoMappingStore
+    ledger: DynamoLedger
     reporter: EventBridgeReporter
     sleep: Callable[[float], None] = time.sleep  # retry waits; tests record them instead
 
@@ -55,6 +57,7 @@ class SyncRuntime:
             clock=lambda: datetime.now(UTC),
             owner=str(getattr(context, "aws_request_id", "local")),
             deadline=deadline,
+            ledger=self.ledger,
         )
         outcome = sync.run(messages)
         record_metrics(outcome)
@@ -65,7 +68,6 @@ class SyncRuntime:
         )
         failed = outcome.failed_message_ids([message.message_id for message in messages])
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
-
 
     def _options_now(self) -> SyncOptions:
         """Activations recorded in the state table (``pinsync audiences activate``) override ACTIVATED_AUDIENCES."""
@@ -95,12 +97,17 @@ def sync_runtime() -> SyncRuntime:
         max_records=settings.max_records_per_request,
         destination_name=settings.destination_name,
         creation_lease=timedelta(seconds=settings.creation_lease_seconds),
+        profile_namespaces=settings.profile_namespaces,
     )
+    dynamodb = boto3.client("dynamodb")
     return SyncRuntime(
         settings=settings,
         options=options,
         session=requests.Session(),
         tokens=SecretsManagerTokenSource(settings.token_secret_id, max_age=settings.token_cache_seconds),
-        mappings=DynamoMappingStore(boto3.client("dynamodb"), settings.state_table_name),
+        mappings=DynamoMappingStore(dynamodb, settings.state_table_name),
+        ledger=DynamoLedger(
+            dynamodb, settings.state_table_name, retention=timedelta(days=settings.ledger_retention_days)
+        ),
         reporter=EventBridgeReporter(boto3.client("events"), settings.event_bus_name),
     )

@@ -1,0 +1,126 @@
+"""The membership ledger: what pinsync last applied for each (audience, identifier), and deciding against it.
+
+Standard SQS queues and retries reorder deliveries, and peers show that removals only work when every identifier
+ever sent for a profile is removed. So, per (audience, hashed identifier), the ledger keeps the last applied state
+(in or out), its ``lastQualificationTime`` and the profile it came from, and the sync path:
+
+- expands an exit to every identifier the ledger holds for that profile in that audience (:func:`expand_exits`);
+- drops a change older than what the ledger holds (``stale``), and an ADD for someone already in or a REMOVE for
+  someone already out or never sent (``unchanged``), so redeliveries and duplicates cost no Pinterest call
+  (:func:`against_ledger`);
+- records what Pinterest accepted, only after it accepted it (:func:`entries_for`), so a crash in between leads
+  to a harmless re-send, never to a lost change.
+
+Only hashes are stored. Pure functions; the DynamoDB adapter is ``pinsync.adapters.ledger``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from pinsync.membership import Change, Operation
+
+EXCLUDED_STALE = "stale"
+SKIPPED_UNCHANGED = "unchanged"
+
+LedgerKey = tuple[str, str]  # (audience id, record)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    audience_id: str
+    record: str
+    member: bool
+    qualified_at: datetime
+    profile_key: str | None = None
+
+    @property
+    def key(self) -> LedgerKey:
+        return (self.audience_id, self.record)
+
+
+class MembershipLedger(Protocol):
+    """Storage of ledger entries (DynamoDB in production)."""
+
+    def entries(self, keys: Iterable[LedgerKey]) -> dict[LedgerKey, LedgerEntry]: ...
+
+    def held_by_profiles(self, profiles: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """(audience id, profile key) → records currently in the audience for that profile."""
+        ...
+
+    def record(self, entries: Sequence[LedgerEntry]) -> None: ...
+
+
+def exit_profiles(changes: Iterable[Change]) -> set[tuple[str, str]]:
+    """(audience, profile) pairs that exit in this batch: their held identifiers must go too."""
+    return {
+        (change.audience_id, change.profile_key)
+        for change in changes
+        if change.operation is Operation.REMOVE and change.profile_key is not None
+    }
+
+
+def expand_exits(changes: Sequence[Change], held: Mapping[tuple[str, str], Sequence[str]]) -> list[Change]:
+    """Add a REMOVE for every held identifier of an exiting profile that the exit message itself did not carry.
+
+    The added changes share the exit's time and messages, so coalescing and verdicts treat them as its own.
+    """
+    present = {(change.audience_id, change.record) for change in changes}
+    expanded = list(changes)
+    for change in changes:
+        if change.operation is not Operation.REMOVE or change.profile_key is None:
+            continue
+        for record in held.get((change.audience_id, change.profile_key), ()):
+            if (change.audience_id, record) not in present:
+                present.add((change.audience_id, record))
+                expanded.append(replace(change, record=record, sequence=len(expanded)))
+    return expanded
+
+
+@dataclass(frozen=True)
+class LedgerDecision:
+    apply: list[Change]
+    stale: list[Change]
+    unchanged: list[Change]
+
+
+def against_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, LedgerEntry]) -> LedgerDecision:
+    """Split coalesced changes into those to send, those older than the ledger, and those that change nothing."""
+    apply: list[Change] = []
+    stale: list[Change] = []
+    unchanged: list[Change] = []
+    for change in changes:
+        entry = entries.get((change.audience_id, change.record))
+        wants_in = change.operation is Operation.ADD
+        if entry is None:
+            (apply if wants_in else unchanged).append(change)  # a REMOVE for someone never sent changes nothing
+        elif change.qualified_at < entry.qualified_at:
+            stale.append(change)
+        elif entry.member == wants_in:
+            unchanged.append(change)
+        else:
+            apply.append(change)
+    return LedgerDecision(apply=apply, stale=stale, unchanged=unchanged)
+
+
+def entries_for(applied: Iterable[Change]) -> list[LedgerEntry]:
+    """The ledger entries that record changes Pinterest accepted."""
+    return [
+        LedgerEntry(
+            audience_id=change.audience_id,
+            record=change.record,
+            member=change.operation is Operation.ADD,
+            qualified_at=change.qualified_at,
+            profile_key=change.profile_key,
+        )
+        for change in applied
+    ]
+
+
+def mirror(desired: Iterable[str], held: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Reconcile: (records to add, records to remove) to make the audience equal ``desired``."""
+    wanted, current = set(desired), set(held)
+    return wanted - current, current - wanted

@@ -1,0 +1,78 @@
+"""The membership ledger through the real handler: reordering, duplicates, changed identifiers, crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pinsync.identities import sha256_hex
+from tests.builders import body, profile, sqs_event
+from tests.integration.conftest import Aws, invoke_sync, runtime
+from tests.integration.test_audience_sync import failures, members_of, pinterest_calls
+
+LIST = "pinsync test seg"
+
+
+def person(status: str, at: str, email: str = "jo@example.com", ecid: str = "ECID-1", **extra):
+    return body(profile({"seg": status}, email=email, at=at, extra_identities={"ECID": [ecid]}, **extra))
+
+
+def test_a_retried_add_arriving_after_the_remove_is_stale(sync_env: Aws, emulator, waits):
+    # Given an ADD at 10:00 applied, then the REMOVE at 10:05 applied
+    invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z")))
+    invoke_sync(sqs_event(person("exited", "2026-11-28T10:05:00Z")))
+    assert sha256_hex("jo@example.com") not in members_of(emulator, LIST)
+    patches = pinterest_calls(emulator, "PATCH", "/customer_lists/")
+    # When SQS redelivers the old ADD
+    response = invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z")))
+    # Then it is excluded as stale, acknowledged, and costs no call
+    assert failures(response) == []
+    assert sha256_hex("jo@example.com") not in members_of(emulator, LIST)
+    assert pinterest_calls(emulator, "PATCH", "/customer_lists/") == patches
+    # (ECID is the profile key, not a Pinterest identity: it is counted as unmapped, outside the skip rate)
+    run = sync_env.dataflow_runs()[-1]
+    assert run["identities"]["excluded_by_reason"] == {"stale": 1, "unmapped_namespace": 1}
+    assert run["excluded_share"] == 1.0
+
+
+def test_duplicate_adds_make_no_second_call(sync_env: Aws, emulator, waits):
+    invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="a@example.com")))
+    invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="b@example.com")))
+    calls = len(emulator.state.requests_log)
+    response = invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="b@example.com")))
+    assert failures(response) == []
+    assert len(emulator.state.requests_log) == calls
+    assert sync_env.dataflow_runs()[-1]["identities"]["skipped_by_reason"] == {"unchanged": 1}
+
+
+def test_exit_after_an_email_change_removes_the_old_email_too(sync_env: Aws, emulator, waits):
+    # Given a profile (stable ECID) added with its old email, then with its new email
+    invoke_sync(sqs_event(person("realized", "2026-11-28T09:00:00Z", email="old@example.com", gaid="38400000-8cf0-11bd-b23e-10b96e40000d")))
+    invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="new@example.com")))
+    assert {sha256_hex("old@example.com"), sha256_hex("new@example.com")} <= members_of(emulator, LIST)
+    # When the profile exits, carrying only its new email
+    assert failures(invoke_sync(sqs_event(person("exited", "2026-11-28T11:00:00Z", email="new@example.com")))) == []
+    # Then every identifier it ever had leaves the audience
+    assert members_of(emulator, LIST) == set()
+    assert sync_env.dataflow_runs()[-1]["identities"]["removed"] == 3
+
+
+def test_a_crash_between_pinterest_and_the_ledger_write_ends_correct_after_redelivery(sync_env: Aws, emulator, waits, monkeypatch):
+    invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="seed@example.com", ecid="ECID-0")))
+    event = sqs_event(person("realized", "2026-11-28T10:00:00Z", email="crash@example.com", ecid="ECID-2"))
+    ledger = runtime().ledger
+
+    def crash(entries):
+        raise ConnectionError("the invocation died here")
+
+    # Given an invocation that dies after Pinterest accepted the change but before the ledger write
+    monkeypatch.setattr(ledger, "record", crash)
+    with pytest.raises(ConnectionError):
+        invoke_sync(event)
+    assert sha256_hex("crash@example.com") in members_of(emulator, LIST)
+    monkeypatch.undo()
+    # When SQS redelivers the message (the whole batch failed)
+    assert failures(invoke_sync(event)) == []
+    # Then the re-send was harmless and the ledger now knows, so an exit removes it
+    assert sha256_hex("crash@example.com") in members_of(emulator, LIST)
+    assert failures(invoke_sync(sqs_event(person("exited", "2026-11-28T12:00:00Z", email="other@example.com", ecid="ECID-2")))) == []
+    assert sha256_hex("crash@example.com") not in members_of(emulator, LIST)
