@@ -128,7 +128,9 @@ class DynamoMappingStore:
 
     def activations(self) -> frozenset[str] | None:
         """Activated audience ids, or None when no activation was ever recorded (use the configuration)."""
-        item = self._client.get_item(TableName=self._table, Key=_typed(ACTIVATIONS_KEY), ConsistentRead=True).get("Item")
+        item = self._client.get_item(TableName=self._table, Key=_typed(ACTIVATIONS_KEY), ConsistentRead=True).get(
+            "Item"
+        )
         if item is None:
             return None
         return frozenset(item.get("audience_ids", {}).get("SS", []))
