@@ -54,6 +54,13 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "PinterestApiBaseUrl": "https://api.pinterest.com/v5",
     "EventBusName": "default",
     "LogRetentionInDays": 30,
+    "AlertEmail": "",
+    "AlertTypes": "dataflow_run_failed,dataflow_run_delayed,skipped_rate_exceeded,dead_letter_queue,token_expiring,"
+    "token_rotation_failed,recovered",
+    "SkippedRateThreshold": 0.01,
+    "MaxMessageAgeSeconds": 900,
+    "AlertSuppressionMinutes": 60,
+    "AlertWebhookSecretArn": "",
 }
 
 REQUIRED_OUTPUTS = frozenset(
@@ -66,6 +73,8 @@ REQUIRED_OUTPUTS = frozenset(
         "StateTableName",
         "AudienceSyncFunctionName",
         "DestinationName",
+        "AlertTopicArn",
+        "DashboardName",
     }
 )
 
@@ -545,6 +554,8 @@ def test_parameter_exists_with_its_default(name: str, default: object, sam_templ
     assert parameter is not None, f"parameter {name} is missing"
     if default is None:
         assert "Default" not in parameter
+    elif isinstance(default, float):
+        assert float(parameter["Default"]) == default
     elif isinstance(default, int):
         assert int(parameter["Default"]) == default
     else:
@@ -606,7 +617,7 @@ def test_samconfig_overrides_are_valid_template_parameters(sam_template: Templat
         if "AllowedValues" in parameter:
             assert value in {str(v) for v in parameter["AllowedValues"]}, f"{name}={value}"
         if parameter["Type"] == "Number":
-            assert int(parameter.get("MinValue", value)) <= int(value) <= int(parameter.get("MaxValue", value))
+            assert float(parameter.get("MinValue", value)) <= float(value) <= float(parameter.get("MaxValue", value))
 
 
 def test_samconfig_supplies_every_parameter_without_default(sam_template: Template) -> None:

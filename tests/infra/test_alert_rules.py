@@ -1,0 +1,537 @@
+"""The alerting side of template.yaml: rule patterns against the sample events, metric names and dimensions against
+what the code emits, and the alert function's wiring.
+
+The patterns are read from the translated template (what CloudFormation deploys), with parameters at their
+defaults, so a change to a rule or to a sample event cannot drift silently. moto does not implement
+``TestEventPattern``, so a small matcher for the operators the rules use lives here (exact values, prefix, numeric,
+exists, anything-but and ``$or``), cross-checked against moto's internal matcher.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from moto.events.models import EventPattern
+from pinsync.alerts import ALARM_PURPOSES, ALL_ALERT_TYPES
+from pinsync.alerts_wiring import AlertSettings
+
+from tests.infra.sam_translate import REPO_ROOT
+from tests.infra.test_template_invariants import Template, props, referenced_id, resources_of_type
+
+SAMPLES = REPO_ROOT / "events" / "alerts"
+PINSYNC_PACKAGE = REPO_ROOT / "layers" / "common" / "pinsync"
+ALERT_FUNCTION = "DataflowAlertsFunction"
+STACK_NAME = "pinsync"  # samconfig.toml stack_name; the samples' alarm names use it
+PSEUDO = {"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::Partition": "aws"}  # fmt: skip
+PARAMETER_VALUES = {"DestinationName": "pinsync", "AdAccountId": "123"}
+
+# Metric names emitted by the rotation function (pinsync/rotation_wiring.py): scanned below like the others; listed
+# here too so the test says what the dashboard expects from it.
+ROTATION_METRICS = {"AccessTokenDaysLeft", "RefreshTokenDaysLeft", "TokenRotationFailures"}
+
+
+# ------------------------------------------------------------------------------------------------ pattern matcher
+
+
+def _leaf_matches(value: Any, present: bool, condition: Any) -> bool:
+    if not isinstance(condition, dict):
+        return present and value == condition
+    (operator, operand), *_ = condition.items()
+    if operator == "exists":
+        return present is bool(operand)
+    if not present:
+        return False
+    if operator == "prefix":
+        return isinstance(value, str) and value.startswith(operand)
+    if operator == "numeric":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        comparisons = {"<": float.__lt__, "<=": float.__le__, "=": float.__eq__, ">=": float.__ge__, ">": float.__gt__}
+        pairs = zip(operand[::2], operand[1::2], strict=True)
+        return all(comparisons[op](float(value), float(bound)) for op, bound in pairs)
+    if operator == "anything-but":
+        excluded = operand if isinstance(operand, list) else [operand]
+        if isinstance(operand, dict):
+            return not _leaf_matches(value, present, operand)
+        return value not in excluded
+    raise NotImplementedError(f"pattern operator {operator}")
+
+
+def _field_matches(value: Any, present: bool, conditions: list[Any]) -> bool:
+    values = value if isinstance(value, list) and value else [value]
+    return any(_leaf_matches(item, present, condition) for item in values for condition in conditions)
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """EventBridge semantics: every key of the pattern must match; lists are alternatives; ``$or`` is any-of."""
+    if not isinstance(event, dict):
+        event = {}
+    for key, expected in pattern.items():
+        if key == "$or":
+            if not any(matches(alternative, event) for alternative in expected):
+                return False
+        elif isinstance(expected, dict):
+            if not matches(expected, event.get(key) if isinstance(event.get(key), dict) else {}):
+                return False
+        elif not _field_matches(event.get(key), key in event, expected):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ template reading
+
+
+def resolve(value: Any, template: Template) -> Any:
+    """Resolve Ref / Fn::Sub / Fn::GetAtt of parameters and pseudo-parameters to literal values."""
+    defaults = {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
+    known = {**{k: str(v) for k, v in defaults.items() if v is not None}, **PARAMETER_VALUES, **PSEUDO}
+    if isinstance(value, dict) and len(value) == 1:
+        (function, argument), *_ = value.items()
+        if function == "Ref":
+            return known[argument]
+        if function == "Fn::Sub":
+            text = argument if isinstance(argument, str) else argument[0]
+            return re.sub(r"\$\{([^}!]+)\}", lambda m: known.get(m.group(1), f"<{m.group(1)}>"), text)
+    if isinstance(value, dict):
+        return {key: resolve(item, template) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, template) for item in value]
+    return value
+
+
+def rule_patterns(template: Template) -> dict[str, dict[str, Any]]:
+    patterns = {}
+    for rule_id, rule in resources_of_type(template, "AWS::Events::Rule").items():
+        if "EventPattern" not in props(rule):
+            continue  # a schedule (e.g. the token expiry check), not an event rule
+        pattern = resolve(props(rule)["EventPattern"], template)
+        patterns[rule_id] = json.loads(pattern) if isinstance(pattern, str) else pattern
+    return patterns
+
+
+def alert_rules(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        rule_id: rule
+        for rule_id, rule in resources_of_type(template, "AWS::Events::Rule").items()
+        if any(referenced_id(t["Arn"]) == ALERT_FUNCTION for t in props(rule).get("Targets", []))
+    }
+
+
+def sample(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((SAMPLES / name).read_text())
+    return loaded
+
+
+def samples() -> Iterator[str]:
+    return iter(sorted(path.name for path in SAMPLES.glob("*.json")))
+
+
+def expected_rule(name: str) -> str:
+    if name.startswith("alarm-"):
+        return "AlarmStateChangeRule"
+    if name.startswith("dataflow-run-"):
+        return "DataflowRunRule"
+    if name.startswith("token-rotation-"):
+        return "TokenRotationFailedRule"
+    return "SecretRotationFailedRule"
+
+
+# ------------------------------------------------------------------------------------------------ matcher self-test
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "expected"),
+    [
+        ({"a": ["x"]}, {"a": "x"}, True),
+        ({"a": ["x"]}, {"a": "y"}, False),
+        ({"a": ["x"]}, {"a": ["y", "x"]}, True),
+        ({"a": [{"prefix": "st-"}]}, {"a": "st-1"}, True),
+        ({"a": [{"prefix": "st-"}]}, {"a": "other"}, False),
+        ({"a": [{"numeric": [">", 0]}]}, {"a": 1}, True),
+        ({"a": [{"numeric": [">", 0]}]}, {"a": 0}, False),
+        ({"a": [{"numeric": [">", 0]}]}, {"a": "1"}, False),
+        ({"a": [{"numeric": [">", 0, "<=", 5]}]}, {"a": 6}, False),
+        ({"a": [{"exists": False}]}, {}, True),
+        ({"a": [{"exists": True}]}, {}, False),
+        ({"a": [{"anything-but": ["x"]}]}, {"a": "y"}, True),
+        ({"a": [{"anything-but": ["x"]}]}, {"a": "x"}, False),
+        ({"d": {"b": ["x"]}}, {"d": {"b": "x"}}, True),
+        ({"d": {"b": ["x"]}}, {"d": "flat"}, False),
+        ({"d": {"$or": [{"b": [1]}, {"c": [2]}]}}, {"d": {"c": 2}}, True),
+        ({"d": {"$or": [{"b": [1]}, {"c": [2]}]}}, {"d": {"c": 3}}, False),
+    ],
+)
+def test_matcher(pattern: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
+    assert matches(pattern, event) is expected
+    assert EventPattern.load(json.dumps(pattern)).matches_event(cast(Any, event)) is expected  # moto agrees
+
+
+# ------------------------------------------------------------------------------------------------ rules vs samples
+
+
+def test_every_alert_rule_targets_the_function_with_retries_and_a_dead_letter_queue(cfn_template: Template) -> None:
+    rules = alert_rules(cfn_template)
+
+    assert set(rules) == {
+        "AlarmStateChangeRule",
+        "DataflowRunRule",
+        "TokenRotationFailedRule",
+        "SecretRotationFailedRule",
+    }
+    permissions = {
+        referenced_id(props(p)["SourceArn"])
+        for p in resources_of_type(cfn_template, "AWS::Lambda::Permission").values()
+        if props(p)["Principal"] == "events.amazonaws.com" and referenced_id(props(p)["FunctionName"]) == ALERT_FUNCTION
+    }
+    assert permissions == set(rules)
+    for rule in rules.values():
+        (target,) = props(rule)["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert referenced_id(target["DeadLetterConfig"]["Arn"]) == "AlertEventsDeadLetterQueue"
+
+
+def test_the_dead_letter_queue_accepts_exactly_the_alert_rules(cfn_template: Template) -> None:
+    policy = props(cfn_template["Resources"]["AlertEventsDeadLetterQueuePolicy"])["PolicyDocument"]
+    allow = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
+
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    sources = {referenced_id(arn) for arn in allow["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    assert sources == set(alert_rules(cfn_template))
+
+
+@pytest.mark.parametrize("name", list(samples()))
+def test_sample_matches_exactly_its_rule(name: str, cfn_template: Template) -> None:
+    event = sample(name)
+
+    matched = {rule_id for rule_id, pattern in rule_patterns(cfn_template).items() if matches(pattern, event)}
+    moto_matched = {
+        rule_id
+        for rule_id, pattern in rule_patterns(cfn_template).items()
+        if EventPattern.load(json.dumps(pattern)).matches_event(cast(Any, event))
+    }
+
+    assert matched == {expected_rule(name)}
+    assert moto_matched == matched
+
+
+def _variant(name: str, path: list[str], value: Any) -> dict[str, Any]:
+    event = sample(name)
+    node = event
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "rule", "expected"),
+    [
+        (_variant("dataflow-run-failed.json", ["detail", "identities", "failed"], 0), "DataflowRunRule", False),
+        (_variant("dataflow-run-skipped-rate.json", ["detail", "excluded_share"], 0.01), "DataflowRunRule", False),
+        (_variant("dataflow-run-skipped-rate.json", ["detail", "excluded_share"], 0.0101), "DataflowRunRule", True),
+        (_variant("dataflow-run-failed.json", ["detail", "destination", "name"], "other"), "DataflowRunRule", False),
+        (_variant("token-rotation-failed.json", ["detail", "outcome"], "succeeded"), "TokenRotationFailedRule", False),
+        (_variant("token-rotation-failed.json", ["detail", "destination", "name"], "x"), "TokenRotationFailedRule", False),
+        (_variant("alarm-dead-letter-queue.json", ["detail", "alarmName"], "other-dead-letter-queue"),
+         "AlarmStateChangeRule", False),
+        (_variant("alarm-dead-letter-queue.json", ["detail", "alarmName"], "pinsync-access-token-expiry"),
+         "AlarmStateChangeRule", True),
+        (_variant("alarm-dead-letter-queue.json", ["detail", "state", "value"], "INSUFFICIENT_DATA"),
+         "AlarmStateChangeRule", False),
+        (_variant("secretsmanager-rotation-failed.json", ["detail", "eventName"], "RotationSucceeded"),
+         "SecretRotationFailedRule", False),
+    ],
+)  # fmt: skip
+def test_rules_filter_what_needs_no_alert(
+    event: dict[str, Any], rule: str, expected: bool, cfn_template: Template
+) -> None:
+    assert matches(rule_patterns(cfn_template)[rule], event) is expected
+
+
+def test_numeric_threshold_is_the_parameter(sam_template: Template) -> None:
+    pattern = sam_template["Resources"]["DataflowRunRule"]["Properties"]["EventPattern"]["Fn::Sub"]
+
+    assert "${SkippedRateThreshold}" in pattern and "${DestinationName}" in pattern
+    assert float(sam_template["Parameters"]["SkippedRateThreshold"]["Default"]) == 0.01
+
+
+# ------------------------------------------------------------------------------------------------ alarms
+
+
+def test_alarms_are_named_for_the_alert_function(cfn_template: Template) -> None:
+    names = {
+        alarm_id: resolve(props(alarm)["AlarmName"], cfn_template)
+        for alarm_id, alarm in resources_of_type(cfn_template, "AWS::CloudWatch::Alarm").items()
+    }
+
+    assert {"pinsync-dead-letter-queue", "pinsync-queue-delay", "pinsync-sync-errors"} <= set(names.values())
+    for name in names.values():
+        assert name.startswith(f"{STACK_NAME}-")
+        assert name.removeprefix(f"{STACK_NAME}-") in ALARM_PURPOSES, f"{name}: the alert function has no mapping"
+    pattern = rule_patterns(cfn_template)["AlarmStateChangeRule"]
+    assert pattern["detail"]["alarmName"] == [{"prefix": f"{STACK_NAME}-"}]
+
+
+def test_alarm_thresholds(cfn_template: Template) -> None:
+    alarms = {
+        props(a)["AlarmName"]["Fn::Sub"]: props(a)
+        for a in resources_of_type(cfn_template, "AWS::CloudWatch::Alarm").values()
+    }
+
+    dlq = alarms["${AWS::StackName}-dead-letter-queue"]
+    delay = alarms["${AWS::StackName}-queue-delay"]
+    errors = alarms["${AWS::StackName}-sync-errors"]
+    assert (dlq["MetricName"], dlq["Threshold"], dlq["ComparisonOperator"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        0,
+        "GreaterThanThreshold",
+    )
+    assert referenced_id(dlq["Dimensions"][0]["Value"]) == "AudienceDeadLetterQueue"
+    assert (delay["MetricName"], delay["Threshold"]) == (
+        "ApproximateAgeOfOldestMessage",
+        {"Ref": "MaxMessageAgeSeconds"},
+    )
+    assert referenced_id(delay["Dimensions"][0]["Value"]) == "AudienceQueue"
+    assert (errors["Namespace"], errors["MetricName"], errors["Threshold"]) == ("AWS/Lambda", "Errors", 0)
+    assert referenced_id(errors["Dimensions"][0]["Value"]) == "AudienceSyncFunction"
+    assert ALARM_PURPOSES["queue-delay"][0].value == "dataflow_run_delayed"
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+def _module_constants(tree: ast.Module) -> dict[str, str]:
+    return {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+def code_metric_names() -> set[str]:
+    """Every metric name the pinsync package emits: ``name=`` of add_metric / single_metric calls (literals or
+    module constants), plus the constants of report.py (emitted in a loop)."""
+    trees = {path: ast.parse(path.read_text()) for path in PINSYNC_PACKAGE.rglob("*.py")}
+    constants: dict[str, str] = {}
+    for tree in trees.values():
+        constants.update(_module_constants(tree))
+    names = {value for name, value in _module_constants(trees[PINSYNC_PACKAGE / "report.py"]).items() if name.isupper()}
+    names.discard("Dataflow Run")
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "add_metric", "single_metric")):  # fmt: skip
+                continue
+            for keyword in node.keywords:
+                if keyword.arg != "name":
+                    continue
+                if isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+                    names.add(keyword.value.value)
+                elif isinstance(keyword.value, ast.Name) and keyword.value.id in constants:
+                    names.add(constants[keyword.value.id])
+    return names
+
+
+def dashboard(template: Template) -> dict[str, Any]:
+    body = props(template["Resources"]["DataflowDashboard"])["DashboardBody"]
+    text = re.sub(r"\$\{[^}]+\}", "0", body["Fn::Sub"])  # every substitution is a name or a number
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def template_pinsync_metrics(template: Template) -> list[tuple[str, tuple[str, ...], str]]:
+    """(metric name, dimension names, where) for every Pinsync metric the dashboard and alarms read."""
+    used: list[tuple[str, tuple[str, ...], str]] = []
+    for widget in dashboard(template)["widgets"]:
+        for entry in widget.get("properties", {}).get("metrics", []):
+            if isinstance(entry[0], dict):
+                for dims, name in re.findall(r"\{Pinsync,([^}]*)\} MetricName=\\?\"(\w+)", entry[0]["expression"]):
+                    used.append((name, tuple(d.strip() for d in dims.split(",")), "dashboard SEARCH"))
+            elif entry[0] == "Pinsync":
+                fields = [item for item in entry[1:] if not isinstance(item, dict)]
+                name, dims = fields[0], fields[1:]
+                assert dims == ["service", "pinsync"], f"{name}: dashboard dimensions {dims}"
+                used.append((name, ("service",), "dashboard"))
+    for alarm_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        if props(alarm).get("Namespace") == "Pinsync":
+            dims = props(alarm).get("Dimensions", [])
+            assert [(d["Name"], d["Value"]) for d in dims] == [("service", "pinsync")], f"{alarm_id}: {dims}"
+            used.append((props(alarm)["MetricName"], ("service",), alarm_id))
+    return used
+
+
+def emitted_emf(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, tuple[str, ...]]]:
+    """(namespace, metric, dimension names) of the EMF lines the sync report really prints."""
+    from pinsync.observability import metrics
+    from pinsync.outcome import RunOutcome
+    from pinsync.report import record_metrics
+
+    outcome = RunOutcome(messages_received=2, profiles_received=2, added=1)
+    outcome.excluded["invalid_identity"] += 1
+    outcome.failed["rate_limited"] += 1
+    capsys.readouterr()
+    record_metrics(outcome)
+    metrics.flush_metrics()
+    found = set()
+    for line in capsys.readouterr().out.splitlines():
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    found.add((directive["Namespace"], metric["Name"], tuple(dimension_set)))
+                    if "service" in dimension_set:
+                        assert document["service"] == "pinsync"
+    return found
+
+
+def test_every_pinsync_metric_in_the_template_is_emitted_by_the_code(cfn_template: Template) -> None:
+    defined = code_metric_names()
+    used = template_pinsync_metrics(cfn_template)
+
+    assert defined >= ROTATION_METRICS
+    assert {"PinterestRateLimited", "PinterestLatency", "AlertEventsUnrecognized"} <= defined
+    unknown = sorted({f"{name} ({where})" for name, _, where in used if name not in defined})
+    assert unknown == []
+
+
+def test_dashboard_covers_the_dataflow(cfn_template: Template) -> None:
+    names = {name for name, _, _ in template_pinsync_metrics(cfn_template)}
+
+    assert {
+        "ProfilesReceived", "IdentitiesAdded", "IdentitiesRemoved", "IdentitiesExcluded", "IdentitiesFailed",
+        "PinterestCalls", "PinterestRateLimited", "PinterestLatency", "AccessTokenDaysLeft", "RefreshTokenDaysLeft",
+    } <= names  # fmt: skip
+    sqs = [
+        (entry[1], entry[3])
+        for widget in dashboard(cfn_template)["widgets"]
+        for entry in widget.get("properties", {}).get("metrics", [])
+        if entry[0] == "AWS/SQS"
+    ]
+    assert {m for m, _ in sqs} == {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
+    body = props(cfn_template["Resources"]["DataflowDashboard"])["DashboardBody"]["Fn::Sub"]
+    assert "${AudienceDeadLetterQueue.QueueName}" in body and "${AudienceQueue.QueueName}" in body
+    latency = [e[-1].get("stat") for w in dashboard(cfn_template)["widgets"]
+               for e in w.get("properties", {}).get("metrics", []) if e[1:2] == ["PinterestLatency"]]  # fmt: skip
+    assert sorted(latency) == ["p50", "p99"]
+
+
+def test_namespace_and_dimensions_match_the_emf_the_code_prints(
+    cfn_template: Template, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emitted = emitted_emf(capsys)
+    report_names = {name for _, name, _ in emitted}
+
+    for name, dims, where in template_pinsync_metrics(cfn_template):
+        if name in report_names:
+            assert ("Pinsync", name, dims) in emitted, f"{name} {dims} read by {where} is not emitted that way"
+    assert ("Pinsync", "IdentitiesExcluded", ("Reason",)) in emitted
+    assert ("Pinsync", "ProfilesReceived", ("service",)) in emitted
+
+
+def test_globals_set_the_namespace_the_code_uses(sam_template: Template) -> None:
+    from pinsync.observability import METRICS_NAMESPACE, SERVICE
+
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    assert (variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]) == (
+        METRICS_NAMESPACE, SERVICE)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ topic and function
+
+
+def test_topic_is_encrypted_and_email_is_filtered_by_alert_type(cfn_template: Template, sam_template: Template) -> None:
+    topic = props(cfn_template["Resources"]["AlertTopic"])
+    subscription = cfn_template["Resources"]["AlertEmailSubscription"]
+    parameters = sam_template["Parameters"]
+
+    assert topic["KmsMasterKeyId"] == "alias/aws/sns"
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert props(subscription)["FilterPolicy"] == {"alert_type": {"Fn::Split": [",", {"Ref": "AlertTypes"}]}}
+    assert parameters["AlertEmail"]["Default"] == ""
+    assert tuple(parameters["AlertTypes"]["Default"].split(",")) == ALL_ALERT_TYPES
+    assert re.fullmatch(parameters["AlertTypes"]["AllowedPattern"], "dead_letter_queue,recovered")
+    assert not re.fullmatch(parameters["AlertTypes"]["AllowedPattern"], "dead_letter_queue, recovered")
+
+
+def test_alert_function_environment_is_its_settings(sam_template: Template) -> None:
+    function = props(sam_template["Resources"][ALERT_FUNCTION])
+    variables = set(function["Environment"]["Variables"])
+
+    assert variables <= {name.upper() for name in AlertSettings.model_fields}
+    assert {"ALERT_TOPIC_ARN", "STATE_TABLE_NAME", "DESTINATION_NAME", "SKIPPED_RATE_THRESHOLD", "SUPPRESSION_MINUTES",
+            "ALERT_WEBHOOK_SECRET_ID"} <= variables  # fmt: skip
+    assert function["Layers"] == [{"Ref": "CommonLayer"}]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "DataflowAlertsLogGroup"}
+
+
+def test_alert_function_role_is_least_privilege(cfn_template: Template) -> None:
+    role = props(cfn_template["Resources"]["DataflowAlertsFunctionRole"])
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    plain = {s["Sid"]: s for s in statements if "Sid" in s}
+    (webhook,) = [s for s in statements if "Fn::If" in s]
+
+    assert "ManagedPolicyArns" not in role
+    assert (
+        plain["PublishAlerts"]["Action"] == "sns:Publish"
+        and referenced_id(plain["PublishAlerts"]["Resource"]) == "AlertTopic"
+    )
+    assert set(plain["AlertSuppressionState"]["Action"]) == {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}  # fmt: skip
+    assert plain["AlertSuppressionState"]["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+    assert plain["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": ["DataflowAlertsLogGroup", "Arn"]}
+    condition, granted, otherwise = webhook["Fn::If"]
+    assert condition == "HasAlertWebhook" and otherwise == {"Ref": "AWS::NoValue"}
+    assert (granted["Action"], granted["Resource"]) == (
+        "secretsmanager:GetSecretValue",
+        {"Ref": "AlertWebhookSecretArn"},
+    )
+    wildcard = [s["Sid"] for s in statements if s.get("Resource") == "*"]
+    assert wildcard == ["WriteTraces"]
+
+
+def test_outputs_name_the_topic_and_the_dashboard(sam_template: Template) -> None:
+    outputs = sam_template["Outputs"]
+
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
+    assert outputs["DashboardName"]["Value"] == {"Ref": "DataflowDashboard"}
+
+
+def test_every_alert_type_has_a_sample_or_is_recovered() -> None:
+    from pinsync.alert_models import parse_alert_event
+    from pinsync.alerts import AlertContext, classify
+
+    ctx = AlertContext(destination_name="pinsync", stack_name=STACK_NAME)
+    produced = set()
+    for name in samples():
+        parsed = parse_alert_event(sample(name))
+        produced |= {getattr(d, "alert_type", None) for d in classify(parsed, ctx)}  # type: ignore[arg-type]
+
+    assert {t.value for t in produced if t} | {"recovered"} == set(ALL_ALERT_TYPES)
+
+
+def test_no_sample_is_left_out() -> None:
+    assert Path(SAMPLES).is_dir() and len(list(samples())) >= 12
+
+
+def test_metric_check_has_teeth(sam_template: Template) -> None:
+    import copy
+
+    from tests.infra.sam_translate import translate_template
+
+    broken = copy.deepcopy(sam_template)
+    body = broken["Resources"]["DataflowDashboard"]["Properties"]["DashboardBody"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace('"PinterestRateLimited"', '"PinterestThrottled"')
+
+    used = template_pinsync_metrics(translate_template(broken))
+
+    assert "PinterestThrottled" in {name for name, _, _ in used} - code_metric_names()
