@@ -1,8 +1,8 @@
 """The per-invocation report: EMF metrics and one ``Dataflow Run`` event, counts only.
 
 Metric names are constants here because the dashboard and alarms in ``template.yaml`` read them (a test checks
-they agree). The only dimension besides ``service`` is ``Reason`` on per-reason counts: a handful of values,
-never an audience or account id.
+they agree). Counts carry the ``service`` dimension; per-reason counts are separate metrics whose only dimension
+is ``Reason`` (a handful of values). Never an audience or account id.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ IDENTITIES_SKIPPED = "IdentitiesSkipped"
 IDENTITIES_FAILED = "IdentitiesFailed"
 CUSTOMER_LISTS_CREATED = "CustomerListsCreated"
 EXCLUDED_SHARE = "ExcludedSharePercent"
+# Emitted by the Pinterest client (pinsync.adapters.pinterest) for every call.
+PINTEREST_CALLS = "PinterestCalls"
+PINTEREST_LATENCY = "PinterestLatency"
+PINTEREST_RATE_LIMITED = "PinterestRateLimited"
+PINTEREST_CONNECTION_ERRORS = "PinterestConnectionErrors"
 
 
 def record_metrics(outcome: RunOutcome) -> None:

@@ -33,6 +33,7 @@ from pinsync.errors import (
 )
 from pinsync.membership import Operation
 from pinsync.observability import MetricUnit, logger, metrics
+from pinsync.report import PINTEREST_CALLS, PINTEREST_CONNECTION_ERRORS, PINTEREST_LATENCY, PINTEREST_RATE_LIMITED
 from pinsync.retry import RetryPolicy
 
 LIST_TYPE = "EMAIL"  # records are SHA-256 hex digests; Pinterest tells emails and MAIDs apart on ingestion
@@ -163,7 +164,7 @@ class PinterestClient:
             if status == 401:
                 raise PinterestAuthError(f"{operation}: unauthorized after re-reading the token", status=401, code=code)
             if status == 429:
-                metrics.add_metric(name="PinterestRateLimited", unit=MetricUnit.Count, value=1)
+                metrics.add_metric(name=PINTEREST_RATE_LIMITED, unit=MetricUnit.Count, value=1)
                 wait = self._policy.rate_limit_wait(response.headers, attempt, self._rng)
                 limited = PinterestRateLimitedError(f"{operation}: rate limited", status=429, code=code)
                 self._wait_or_raise(limited, wait, attempt, retry=True)
@@ -190,12 +191,12 @@ class PinterestClient:
 
     @staticmethod
     def _record_call(started: float, outcome: str) -> None:
-        metrics.add_metric(name="PinterestCalls", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=PINTEREST_CALLS, unit=MetricUnit.Count, value=1)
         metrics.add_metric(
-            name="PinterestLatency", unit=MetricUnit.Milliseconds, value=(time.monotonic() - started) * 1000
+            name=PINTEREST_LATENCY, unit=MetricUnit.Milliseconds, value=(time.monotonic() - started) * 1000
         )
         if outcome == "error":
-            metrics.add_metric(name="PinterestConnectionErrors", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=PINTEREST_CONNECTION_ERRORS, unit=MetricUnit.Count, value=1)
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
