@@ -294,3 +294,21 @@ def test_recorded_activations_take_precedence_over_the_configuration(sync_env: A
     assert runtime().mappings.activations() == frozenset()
     invoke_sync(sqs_event(body(profile({"chosen": "realized"}, email="b@example.com"))))
     assert sha256_hex("b@example.com") not in members_of(emulator, "Chosen people")
+
+
+def test_a_secret_not_yet_connected_fails_messages_for_retry_and_holds_no_lease(sync_env: Aws, emulator, waits):
+    # Given the stack's placeholder secret (nobody ran `pinsync connect` yet)
+    secrets = sync_env.client("secretsmanager")
+    connected = secrets.get_secret_value(SecretId=sync_env.secret_arn)["SecretString"]
+    secrets.put_secret_value(SecretId=sync_env.secret_arn, SecretString='{"status": "not-connected"}')
+    event = sqs_event(body(profile({"new": "realized"}, email="first@example.com")))
+    # When a message for a new audience arrives
+    response = invoke_sync(event)
+    # Then it is retried later with a clear reason, and no call reached Pinterest
+    assert failures(response) == ["m1"]
+    assert sync_env.dataflow_runs()[-1]["identities"]["failed_by_reason"] == {"token_unavailable": 1}
+    assert emulator.state.requests_log == []
+    # And once connected, the redelivery creates the list at once (no creation lease left behind)
+    secrets.put_secret_value(SecretId=sync_env.secret_arn, SecretString=connected)
+    assert failures(invoke_sync(event)) == []
+    assert sha256_hex("first@example.com") in members_of(emulator, "pinsync test new")

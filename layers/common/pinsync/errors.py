@@ -38,6 +38,12 @@ class PinterestAuthError(PinterestError):
     reason = "unauthorized"
 
 
+class PinterestTokenUnavailableError(PinterestAuthError):
+    """No usable token to call with: the secret cannot be read or is not connected (``pinsync connect``)."""
+
+    reason = "token_unavailable"
+
+
 class PinterestRejectedError(PinterestError):
     """400: Pinterest refuses the request as sent. For a record batch, splitting isolates the bad records."""
 

@@ -190,6 +190,9 @@ class AudienceSync:
             outcome.fail(adds, error.reason)
             logger.warning("Customer list creation failed", extra={"audience_id": audience_id, "reason": error.reason})
             return []
+        except BaseException:
+            self._mappings.release_claim(audience_id, self._owner)  # never leave the lease to block the retry
+            raise
         self._mappings.record_customer_list(audience_id, customer_list_id, self._owner)
         logger.info("Customer list ready", extra={"audience_id": audience_id, "customer_list_id": customer_list_id})
         self._ensure_audience(audience_id, customer_list_id, mapping)

@@ -29,7 +29,9 @@ from pinsync.errors import (
     PinterestPermanentError,
     PinterestRateLimitedError,
     PinterestRejectedError,
+    PinterestTokenUnavailableError,
     PinterestTransientError,
+    TokenUnavailableError,
 )
 from pinsync.membership import Operation
 from pinsync.observability import MetricUnit, logger, metrics
@@ -135,7 +137,10 @@ class PinterestClient:
         token_reread = force_refresh = False
         while True:
             attempt += 1
-            headers = {"Authorization": f"Bearer {self._tokens.access_token(force_refresh=force_refresh)}"}
+            try:
+                headers = {"Authorization": f"Bearer {self._tokens.access_token(force_refresh=force_refresh)}"}
+            except TokenUnavailableError as error:
+                raise PinterestTokenUnavailableError(f"{operation}: {error}") from None
             force_refresh = False
             started = time.monotonic()
             try:

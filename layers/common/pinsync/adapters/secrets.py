@@ -34,6 +34,8 @@ class SecretsManagerTokenSource:
         try:
             return TokenSecret.model_validate(value)
         except ValidationError as error:
+            if not force_refresh:  # the cached value may predate `pinsync connect`: look again once
+                return self.current(force_refresh=True)
             fields = sorted({str(item["loc"][0]) for item in error.errors(include_input=False) if item["loc"]})
             raise TokenUnavailableError(
                 "the token secret is not connected or malformed (problem fields: "
