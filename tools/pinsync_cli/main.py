@@ -1,10 +1,24 @@
-"""``pinsync``: the operator's command line."""
+"""`pinsync`: the operator's and producer's command line.
+
+Works against a deployed stack (`--stack-name`: its CloudFormation outputs and parameters, or explicit
+ARNs/URLs) and against the local stack (`AWS_ENDPOINT_URL`; see `pinsync local up`).
+
+Exit codes: 0 ok; 1 partial failure (rows rejected, messages not sent or not moved); 2 usage or configuration
+error; 3 a remote service (Pinterest) refused; 4 AWS error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pinsync_cli import audiences, local_up, redrive, send, status
+from pinsync_cli.stack import EXIT_AWS, CliError, aws_error
+
+EXIT_INTERRUPTED = 130
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -15,18 +29,54 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pinsync", description="Operate a pinsync deployment or its local stack.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    local = commands.add_parser("local", help="the local stack (moto server + Pinterest emulator + SQS poller)")
-    local_commands = local.add_subparsers(dest="local_command", required=True)
-    demo = local_commands.add_parser("demo", help="run the sample profiles through the pipeline and print a summary")
+    parser = argparse.ArgumentParser(
+        prog="pinsync", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    send.register(commands)
+    audiences.register(commands)
+    status.register(commands)
+    redrive.register(commands)
+    _register_connect(commands)
+    local = commands.add_parser(
+        "local",
+        help="the local stack (moto server + Pinterest emulator + SQS poller)",
+        description="The local stack: `up` keeps it running for producers and the CLI, `demo` is what `make demo` runs.",
+    )
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    local_up.register(local_commands)
+    demo = local_commands.add_parser(
+        "demo",
+        help="run the sample profiles through the pipeline and print a summary",
+        description="Start the local stack, send the sample profiles, process them and print a dataflow summary.",
+    )
     demo.set_defaults(func=_demo)
     return parser
 
 
+def _register_connect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from pinsync_cli import connect
+    except ImportError:  # pragma: no cover - the module ships with the CLI
+        return
+    connect.register(commands)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    command = " ".join(filter(None, [args.command, getattr(args, "local_command", None)]))
+    try:
+        result: int = args.func(args)
+    except CliError as error:
+        print(f"pinsync {command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except (ClientError, BotoCoreError) as error:
+        failure = aws_error("AWS error", error)
+        print(f"pinsync {command}: {failure}", file=sys.stderr)
+        return failure.exit_code if failure.exit_code else EXIT_AWS
+    except KeyboardInterrupt:
+        print(f"pinsync {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return result
 
 

@@ -1,0 +1,109 @@
+"""`pinsync audiences`: mappings from the state table with Pinterest's live status; activations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pinsync_cli.handlers import load_handler
+from pinsync_cli.poller import SqsPoller
+from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID
+
+
+def sync(stack, run_cli, tmp_path: Path, members: dict[str, int]) -> None:
+    """Send `count` members per audience with `pinsync send` and let the sync function process them."""
+    path = tmp_path / "members.csv"
+    lines = ["email,audience_id"] + [
+        f"{audience}{i}@example.com,{audience}" for audience, count in members.items() for i in range(count)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    assert run_cli("send", str(path)).code == 0
+    SqsPoller(stack.client("sqs"), stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
+
+
+def test_lists_ready_and_too_small_audiences_with_live_status(stack, run_cli, tmp_path: Path):
+    stack.emulator.state.configure(min_matched=3)
+    sync(stack, run_cli, tmp_path, {"big": 4, "small": 1})
+
+    result = run_cli("audiences", "--min-matched", "3")
+
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "activations: none recorded, ACTIVATED_AUDIENCES decides what syncs"
+    assert lines[1].split() == [
+        "AUDIENCE", "ACTIVE", "MAPPING", "CUSTOMER", "LIST", "PINTEREST", "AUDIENCE", "STATUS", "SIZE", "NAME", "NOTE"
+    ]  # fmt: skip
+    big = next(line for line in lines if line.startswith("big "))
+    small = next(line for line in lines if line.startswith("small "))
+    assert big.split()[:3] == ["big", "config", "READY"]
+    assert " READY " in big and " 4 " in big and "under" not in big
+    assert " TOO_SMALL " in small and " 1 " in small
+    assert "under 3 matched accounts: the audience cannot be used yet" in small
+
+    # Pinterest's own threshold (the default) flags both
+    default = run_cli("audiences", "--json")
+    document = json.loads(default.out)
+    rows = {row["audience_id"]: row for row in document["audiences"]}
+    assert rows["big"]["status"] == "READY" and rows["big"]["size"] == 4
+    assert rows["small"]["status"] == "TOO_SMALL"
+    assert all("under 100 matched accounts" in row["flag"] for row in rows.values())
+    assert document["activations"] is None
+    assert document["pinterest"] == "live"
+
+
+def test_without_pinterest_settings_the_table_is_still_listed(stack, run_cli, tmp_path: Path, monkeypatch):
+    sync(stack, run_cli, tmp_path, {"seg": 1})
+    monkeypatch.delenv("TOKEN_SECRET_ID")
+    result = run_cli("audiences")
+    assert result.code == 0
+    assert "Pinterest: n/a: give --secret-id and --ad-account-id" in result.out
+    assert "seg " in result.out and " n/a " in result.out
+    assert run_cli("audiences", "list", "--no-pinterest").code == 0
+
+
+def test_activate_link_and_deactivate(stack, run_cli, tmp_path: Path):
+    # deactivating before any activation would stop every audience: refused
+    refused = run_cli("audiences", "deactivate", "seg")
+    assert refused.code == 2
+    assert "would stop every audience" in refused.err
+
+    first = run_cli("audiences", "activate", "seg", "--name", "Spring sale")
+    assert first.code == 0, first.err
+    assert "activated seg as 'Spring sale'" in first.out
+    assert "first activation" in first.out
+
+    # an unknown customer list is refused by Pinterest; nothing is written
+    unknown = run_cli("audiences", "activate", "other", "--customer-list-id", "999999")
+    assert unknown.code == 3
+    assert "does not exist" in unknown.err
+
+    existing = stack.emulator.state.create_customer_list(DEFAULT_AD_ACCOUNT_ID, "from the UI", "", "EMAIL")
+    linked = run_cli("audiences", "activate", "other", "--customer-list-id", existing["id"])
+    assert linked.code == 0, linked.err
+    assert "'from the UI'" in linked.out and "first activation" not in linked.out
+    relink = run_cli("audiences", "activate", "other", "--customer-list-id", "12345")
+    assert relink.code == 2 and "--force" in relink.err
+
+    listing = json.loads(run_cli("audiences", "--json").out)
+    assert listing["activations"] == ["other", "seg"]
+    rows = {row["audience_id"]: row for row in listing["audiences"]}
+    assert rows["other"]["customer_list_id"] == existing["id"] and rows["other"]["state"] == "READY"
+    assert rows["other"]["status"] == "TOO_SMALL"
+    assert rows["seg"]["state"] == "CREATING" and rows["seg"]["name"] == "Spring sale"
+
+    # the sync creates the list under the recorded name, and only activated audiences go through
+    sync(stack, run_cli, tmp_path, {"seg": 2, "ignored": 1})
+    names = sorted(customer_list["name"] for customer_list in stack.emulator.state.customer_lists())
+    assert names == ["Spring sale", "from the UI"]
+
+    assert run_cli("audiences", "deactivate", "seg").code == 0
+    assert "not activated; nothing to do" in run_cli("audiences", "deactivate", "seg").out
+    after = json.loads(run_cli("audiences", "--json").out)
+    assert after["activations"] == ["other"]
+    assert {row["audience_id"]: row["active"] for row in after["audiences"]} == {"other": "yes", "seg": "no"}
+
+
+def test_a_missing_table_is_an_aws_error(stack, run_cli):
+    result = run_cli("audiences", "--table", "no-such-table")
+    assert result.code == 4
+    assert "cannot read the state table (ResourceNotFoundException" in result.err

@@ -1,0 +1,116 @@
+"""The installed console script: help everywhere, and `pinsync local up` kept running, then stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pinsync_cli.main import main
+
+SCRIPT = Path(sys.executable).parent / "pinsync"
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "pinsync_cli.main"]
+
+HELP = [
+    [],
+    ["send"],
+    ["audiences"],
+    ["audiences", "list"],
+    ["audiences", "activate"],
+    ["audiences", "deactivate"],
+    ["status"],
+    ["redrive"],
+    ["connect"],
+    ["local"],
+    ["local", "up"],
+    ["local", "demo"],
+]
+
+
+@pytest.mark.parametrize("command", HELP, ids=lambda c: " ".join(c) or "pinsync")
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: pinsync" in capsys.readouterr().out
+
+
+def pinsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The console script, as a user runs it."""
+    return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        [*COMMAND, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_console_script_runs_and_a_usage_error_is_exit_2():
+    ok = pinsync("--help")
+    assert ok.returncode == 0
+    for name in ("send", "audiences", "status", "redrive", "connect", "local"):
+        assert name in ok.stdout
+    bad = pinsync("send")
+    assert bad.returncode == 2
+    assert "the following arguments are required: file" in bad.stderr
+
+
+def _clean_env() -> dict[str, str]:
+    names = ("AWS_ENDPOINT_URL", "PINSYNC_", "STATE_TABLE_NAME", "TOKEN_SECRET_ID", "AD_ACCOUNT_ID", "PINTEREST_")
+    return {key: value for key, value in os.environ.items() if not key.startswith(names)}
+
+
+def _exports(path: Path) -> dict[str, str]:
+    exports = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        exports[key] = shlex.split(value)[0]
+    return exports
+
+
+def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
+    env_file = tmp_path / "env"
+    options = ["--moto-port", "0", "--emulator-port", "0", "--min-matched", "2", "--env-file", str(env_file)]
+    up = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [*COMMAND, "local", "up", *options, "--log-file", str(tmp_path / "local.log")],
+        cwd=tmp_path,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not env_file.exists() and up.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert env_file.exists(), "local up did not start"
+        exports = _exports(env_file)
+        assert {"AWS_ENDPOINT_URL", "PINSYNC_QUEUE_URL", "STATE_TABLE_NAME", "TOKEN_SECRET_ID"} <= set(exports)
+        assert exports["PINSYNC_EMULATOR_URL"].startswith("http://127.0.0.1:")
+        env = {**_clean_env(), **exports}
+
+        members = tmp_path / "members.csv"
+        members.write_text("email\na@example.com\nb@example.com\n")
+        sent = pinsync("send", str(members), "--audience", "seg", env=env)
+        assert sent.returncode == 0, sent.stderr
+
+        rows: dict[str, dict[str, object]] = {}
+        while time.monotonic() < deadline and rows.get("seg", {}).get("status") != "READY":
+            time.sleep(0.5)
+            listed = pinsync("audiences", "--json", env=env)
+            rows = {row["audience_id"]: row for row in json.loads(listed.stdout)["audiences"]}
+        assert rows["seg"]["status"] == "READY" and rows["seg"]["size"] == 2
+
+        status = pinsync("status", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "0 waiting, 0 in flight" in status.stdout
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=30)
+    assert up.returncode == 0, output
+    assert "export AWS_ENDPOINT_URL=" in output
+    assert "stopping (SIGTERM)" in output
+    assert output.rstrip().endswith("local stack stopped")

@@ -1,0 +1,123 @@
+"""`pinsync status`: one screen, every part read independently and honest about what it cannot read."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pinsync.wiring import sync_runtime
+from pinsync_cli.handlers import load_handler
+from pinsync_cli.poller import SqsPoller
+
+from tests.builders import body, profile
+
+RUN = {
+    "destination": {"name": "pinsync", "ad_account_id": "549755885175"},
+    "messages": {"received": 9, "rejected": 1, "rejected_by_reason": {"invalid_json": 1}, "retried": 0},
+    "profiles_received": 9,
+    "identities": {
+        "activated": 7,
+        "added": 7,
+        "removed": 0,
+        "excluded": 2,
+        "excluded_by_reason": {"invalid_identity": 2},
+        "skipped": 0,
+        "skipped_by_reason": {},
+        "failed": 0,
+        "failed_by_reason": {},
+    },
+}
+
+
+def test_the_local_stack_on_one_screen(stack, run_cli):
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{not json")
+    SqsPoller(sqs, stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
+    sync_runtime.cache_clear()
+    for _ in range(3):
+        sqs.send_message(
+            QueueUrl=stack.queue_url, MessageBody=body(profile({"seg": "realized"}, email="a@example.com"))
+        )
+
+    result = run_cli("status")
+
+    assert result.code == 0, result.err
+    out = result.out
+    assert [line for line in out.splitlines() if not line.startswith(" ")] == [
+        "DESTINATION",
+        "TOKEN",
+        "QUEUE",
+        "DEAD-LETTER QUEUE",
+        "LAST DATAFLOW RUN",
+    ]
+    assert "pinsync local" in out and "549755885175" in out
+    assert "access token expires" in out and "days left" in out  # from token_status
+    assert "3 waiting, 0 in flight, 0 delayed" in out
+    assert "no CloudWatch datapoint" in out
+    dead = out.split("DEAD-LETTER QUEUE")[1]
+    assert "messages" in dead and " 1 " in dead and "pinsync redrive" in dead
+    assert "no log group to read" in out
+    assert "pina_" not in out and "pinr_" not in out
+
+    document = json.loads(run_cli("status", "--json").out)
+    assert document["queue"]["waiting"] == 3
+    assert document["dead-letter queue"]["waiting"] == 1
+    assert document["token"]["connected"] is True
+    assert document["destination"]["name"] == "pinsync local"
+    assert document["last dataflow run"]["error"] == "no log group"
+
+
+def test_the_last_dataflow_run_comes_from_the_function_log_group(stack, run_cli):
+    logs = stack.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/pinsync/audience-sync")
+    logs.create_log_stream(logGroupName="/aws/lambda/pinsync/audience-sync", logStreamName="s")
+    now = int(time.time() * 1000)
+    older = {**RUN, "profiles_received": 1}
+    logs.put_log_events(
+        logGroupName="/aws/lambda/pinsync/audience-sync",
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": now - 60_000, "message": json.dumps({"message": "Dataflow run", "run": older})},
+            {
+                "timestamp": now - 30_000,
+                "message": json.dumps({"level": "INFO", "message": "Dataflow run", "run": RUN}),
+            },
+            {"timestamp": now - 10_000, "message": json.dumps({"message": "Customer list ready"})},
+        ],
+    )
+
+    result = run_cli("status", "--log-group", "/aws/lambda/pinsync/audience-sync")
+
+    assert result.code == 0, result.err
+    run = result.out.split("LAST DATAFLOW RUN")[1]
+    assert "9 received, 1 rejected, 0 retried" in run and "invalid_json 1" in run
+    assert "7 added, 0 removed, 2 excluded, 0 skipped, 0 failed" in run and "invalid_identity 2" in run
+    assert " s ago" in run
+
+    missing = run_cli("status", "--log-group", "/aws/lambda/nothing-here")
+    assert "log group /aws/lambda/nothing-here not found" in missing.out
+
+
+def test_flags_override_and_aws_errors_are_exit_4(stack, run_cli, monkeypatch):
+    result = run_cli(
+        "status",
+        "--destination-name",
+        "Retail EU",
+        "--destination-description",
+        "CDP to Pinterest, EU",
+        "--ad-account-id",
+        "123",
+    )
+    assert "Retail EU" in result.out and "CDP to Pinterest, EU" in result.out and " 123" in result.out
+
+    monkeypatch.delenv("TOKEN_SECRET_ID")
+    monkeypatch.delenv("PINSYNC_QUEUE_URL")
+    partial = run_cli("status")
+    assert partial.code == 0
+    assert "give --secret-id or --stack-name" in partial.out
+    assert "give --queue-url" in partial.out
+
+    broken = run_cli("status", "--queue-url", stack.queue_url + "-gone", "--secret-id", "no-such-secret")
+    assert broken.code == 4
+    assert "AWS error" in broken.out
+    assert "cannot read the token secret" in broken.out
