@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pinsync_cli import audiences, local_up, redrive, send, status
+from pinsync_cli import audiences, local_up, reconcile, redrive, send, status
 from pinsync_cli.stack import EXIT_AWS, CliError, aws_error
 
 EXIT_INTERRUPTED = 130
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     audiences.register(commands)
     status.register(commands)
     redrive.register(commands)
+    reconcile.register(commands)
     _register_connect(commands)
     local = commands.add_parser(
         "local",

@@ -1,0 +1,69 @@
+"""`pinsync reconcile` against the local stack: mirror semantics through the real sync path, and the guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pinsync.identities import sha256_hex
+from pinsync_cli.handlers import load_handler
+from pinsync_cli.local_stack import LocalStack
+from pinsync_cli.poller import SqsPoller
+
+
+def write_csv(path: Path, emails: list[str]) -> str:
+    path.write_text("email\n" + "".join(f"{email}\n" for email in emails))
+    return str(path)
+
+
+def process(stack: LocalStack) -> None:
+    SqsPoller(stack.client("sqs"), stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
+
+
+def members(stack: LocalStack) -> set[str]:
+    [customer_list] = stack.emulator.state.customer_lists()
+    return stack.emulator.state.members(customer_list["id"])
+
+
+def test_reconcile_sends_only_the_difference_and_the_audience_ends_equal_to_the_snapshot(stack, run_cli, tmp_path):
+    # Given an audience synced with five people
+    first = [f"p{i}@example.com" for i in range(5)]
+    assert run_cli("send", write_csv(tmp_path / "first.csv", first), "--audience", "vip").code == 0
+    process(stack)
+    assert members(stack) == {sha256_hex(email) for email in first}
+    # When the snapshot says p0..p3 and p5, p6 (p4 left, two joined)
+    snapshot = write_csv(tmp_path / "snapshot.csv", [*first[:4], "p5@example.com", "p6@example.com"])
+    dry = run_cli("reconcile", "vip", "--from", snapshot, "--dry-run")
+    assert dry.code == 0
+    assert "to add           2" in dry.out and "to remove        1 (20.0% of the audience)" in dry.out
+    assert "p4@example.com" not in dry.out + dry.err
+    result = run_cli("reconcile", "vip", "--from", snapshot, "--max-remove-share", "0.25")
+    assert result.code == 0, result.err
+    process(stack)
+    # Then the emulator's membership equals the snapshot, and unchanged members cost no call
+    wanted = {sha256_hex(email) for email in [*first[:4], "p5@example.com", "p6@example.com"]}
+    assert members(stack) == wanted
+    patches = [entry for entry in stack.emulator.state.requests_log if entry["method"] == "PATCH"]
+    assert sorted((entry["operation_type"], entry["records"]) for entry in patches) == [("ADD", 2), ("REMOVE", 1)]
+
+
+def test_the_mass_removal_guard_refuses_a_truncated_snapshot_unless_forced(stack, run_cli, tmp_path):
+    people = [f"p{i}@example.com" for i in range(10)]
+    run_cli("send", write_csv(tmp_path / "all.csv", people), "--audience", "vip")
+    process(stack)
+    truncated = write_csv(tmp_path / "truncated.csv", people[:2])
+    refused = run_cli("reconcile", "vip", "--from", truncated)
+    assert refused.code == 1
+    assert "refusing to remove 80.0% of the audience" in refused.err
+    assert stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    forced = run_cli("reconcile", "vip", "--from", truncated, "--force")
+    assert forced.code == 0
+    process(stack)
+    assert members(stack) == {sha256_hex(email) for email in people[:2]}
+
+
+def test_a_snapshot_with_bad_rows_is_refused(stack, run_cli, tmp_path):
+    result = run_cli("reconcile", "vip", "--from", write_csv(tmp_path / "bad.csv", ["ok@example.com", "not-an-email"]))
+    assert result.code == 1
+    assert "line 3" in result.err

@@ -1,0 +1,187 @@
+"""`pinsync reconcile AUDIENCE --from FILE`: make an audience equal a full membership snapshot (mirror semantics).
+
+The snapshot (same formats as `pinsync send`: CSV or JSON Lines member rows, or profiles) says who should be in the
+audience now. The membership ledger in the state table says who pinsync has put in. The difference becomes
+messages on the audience queue: the snapshot's profiles that bring new identifiers (status realized), and an exit
+(status exited) for every identifier the ledger holds that the snapshot lacks (sent as its hash in
+`Email_LC_SHA256`, the namespace for a pre-hashed record). The sync function then applies them like any update.
+
+A guard refuses to remove more than `--max-remove-share` of the audience (an empty or truncated file would
+otherwise empty it) unless `--force`. `--dry-run` shows the counts and sends nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pinsync.adapters.ledger import DynamoLedger
+from pinsync.identities import DEFAULT_NAMESPACES, HashedIdentity, parse_namespace_map
+from pinsync.identities import resolve as resolve_identity
+from pinsync.ledger import mirror
+
+from pinsync_cli.members import FORMATS, Packer, Rejection, RowOptions, encode_profile, read_items
+from pinsync_cli.send import Batch, BatchSender, _format, _open_input, _queue_budget
+from pinsync_cli.stack import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, add_target_arguments, aws_error, resolve
+
+DEFAULT_MAX_REMOVE_SHARE = 0.2
+NAMESPACES = parse_namespace_map(DEFAULT_NAMESPACES)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "reconcile",
+        help="make an audience equal a full membership snapshot (sends only the adds and removes needed)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("audience", help="the CDP audience id")
+    parser.add_argument("--from", dest="file", required=True, help="the full membership snapshot ('-': stdin)")
+    parser.add_argument("--format", choices=("auto", *FORMATS), default="auto", help="as for `pinsync send`")
+    parser.add_argument("--dry-run", action="store_true", help="show the counts, send nothing")
+    parser.add_argument(
+        "--max-remove-share",
+        type=float,
+        default=DEFAULT_MAX_REMOVE_SHARE,
+        help="refuse to remove more than this share of the audience (default %(default)s)",
+    )
+    parser.add_argument("--force", action="store_true", help="remove even past --max-remove-share")
+    add_target_arguments(parser, "queue_url", "table")
+    parser.set_defaults(func=run)
+    return parser
+
+
+@dataclass
+class Snapshot:
+    """The snapshot's identifiers (hashed) and, per identifier, the profile that carries it."""
+
+    records: set[str] = field(default_factory=set)
+    profiles_by_record: dict[str, int] = field(default_factory=dict)
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def read_snapshot(source: IO[str], fmt: str, audience: str) -> Snapshot:
+    snapshot = Snapshot()
+    options = RowOptions(audience=audience, action="add", qualified_at=RowOptions.now())
+    for _line, item in read_items(source, fmt, options):
+        if isinstance(item, Rejection):
+            snapshot.rejections.append(item)
+            continue
+        for profile in item:
+            if audience not in profile["segmentMembership"].get("ups", {}):
+                continue  # a row of another audience
+            index = len(snapshot.profiles)
+            snapshot.profiles.append(_only(profile, audience, options.qualified_at))
+            for record in _records(profile["identityMap"]):
+                snapshot.records.add(record)
+                snapshot.profiles_by_record.setdefault(record, index)
+    return snapshot
+
+
+@dataclass(frozen=True)
+class Plan:
+    held: int
+    adds: set[str]
+    removes: set[str]
+
+    def remove_share(self) -> float:
+        return len(self.removes) / self.held if self.held else 0.0
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if not 0 <= args.max_remove_share <= 1:
+        raise CliError("--max-remove-share must be between 0 and 1", EXIT_USAGE)
+    with _open_input(args.file) as source:
+        snapshot = read_snapshot(source, _format(args.format, args.file), args.audience)
+    if snapshot.rejections:
+        for rejection in snapshot.rejections[:20]:
+            print(rejection, file=err)
+        print(f"pinsync reconcile: {len(snapshot.rejections)} row(s) rejected; a snapshot must be whole", file=err)
+        return EXIT_PARTIAL
+    deployment = resolve(args)
+    ledger = DynamoLedger(deployment.client("dynamodb"), deployment.require("table"))
+    try:
+        held = ledger.members(args.audience)
+    except (ClientError, BotoCoreError) as error:
+        raise aws_error("cannot read the membership ledger", error) from None
+    adds, removes = mirror(snapshot.records, held)
+    plan = Plan(held=len(held), adds=adds, removes=removes)
+    print(f"audience         {args.audience}", file=out)
+    print(f"snapshot         {len(snapshot.records)} identifiers in {len(snapshot.profiles)} profiles", file=out)
+    print(f"ledger holds     {plan.held} identifiers", file=out)
+    print(f"to add           {len(plan.adds)}", file=out)
+    print(f"to remove        {len(plan.removes)} ({plan.remove_share():.1%} of the audience)", file=out)
+    if plan.remove_share() > args.max_remove_share and not args.force:
+        print(
+            f"pinsync reconcile: refusing to remove {plan.remove_share():.1%} of the audience "
+            f"(more than --max-remove-share {args.max_remove_share:.0%}); is the snapshot complete? "
+            "Use --force if it is.",
+            file=err,
+        )
+        return EXIT_PARTIAL
+    if args.dry_run:
+        print("dry run: nothing sent", file=out)
+        return EXIT_OK
+    sqs = deployment.client("sqs")
+    queue_url = deployment.require("queue_url")
+    profiles = [snapshot.profiles[i] for i in sorted({snapshot.profiles_by_record[r] for r in plan.adds})]
+    profiles += [_exit(args.audience, record) for record in sorted(plan.removes)]
+    sent, failed = _send(sqs, queue_url, profiles)
+    print(f"messages sent    {sent}" + (f" ({failed} failed)" if failed else ""), file=out)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _send(sqs: Any, queue_url: str, profiles: list[dict[str, Any]]) -> tuple[int, int]:
+    packer = Packer(_queue_budget(sqs, queue_url))
+    sender = BatchSender(sqs, queue_url)
+    batch = Batch()
+    sent = failed = 0
+
+    def ship() -> None:
+        nonlocal sent, failed
+        bodies = [message.body for message in batch.take()]
+        failures = sender.send(bodies)
+        failed += len(failures)
+        sent += len(bodies) - len(failures)
+
+    messages = [message for profile in profiles for message in packer.add([encode_profile(profile)])]
+    messages += packer.flush()
+    for message in messages:
+        if not batch.accepts(message) or batch.full:
+            ship()
+        batch.add(message)
+    if batch.messages:
+        ship()
+    return sent, failed
+
+
+def _records(identity_map: Mapping[str, list[dict[str, str]]]) -> set[str]:
+    records = set()
+    for namespace, values in identity_map.items():
+        for value in values:
+            resolved = resolve_identity(namespace, value["id"], NAMESPACES)
+            if isinstance(resolved, HashedIdentity):
+                records.add(resolved.record)
+    return records
+
+
+def _only(profile: dict[str, Any], audience: str, qualified_at: str) -> dict[str, Any]:
+    """The profile, qualified for this audience only and now (newer than anything the ledger holds)."""
+    return {
+        **profile,
+        "segmentMembership": {"ups": {audience: {"status": "realized", "lastQualificationTime": qualified_at}}},
+    }
+
+
+def _exit(audience: str, record: str) -> dict[str, Any]:
+    return {
+        "segmentMembership": {"ups": {audience: {"status": "exited", "lastQualificationTime": RowOptions.now()}}},
+        "identityMap": {"Email_LC_SHA256": [{"id": record}]},
+    }
