@@ -15,7 +15,7 @@ from moto import mock_aws
 from pinsync.observability import logger as pinsync_logger
 from pinsync.wiring import SyncRuntime, sync_runtime
 from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import seeded_token_secret
+from pinsync_cli.local_stack import create_state_table, seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext
@@ -40,6 +40,27 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
     return emulator_server
 
 
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's dummy credentials and region, and no endpoint override (moto intercepts in-process)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def received_json(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message on a queue, parsed as JSON (received and deleted)."""
+    found = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
 @dataclass
 class Aws:
     secret_arn: str
@@ -49,12 +70,7 @@ class Aws:
         return boto3.client(service, region_name=REGION)
 
     def dataflow_runs(self) -> list[dict[str, Any]]:
-        sqs = self.client("sqs")
-        events = []
-        while messages := sqs.receive_message(QueueUrl=self.runs_queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                events.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.runs_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        events = received_json(self.client("sqs"), self.runs_queue_url)
         return [event["detail"] for event in events if event["detail-type"] == "Dataflow Run"]
 
     def mapping(self, audience_id: str) -> dict[str, Any] | None:
@@ -66,23 +82,9 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[Aws]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_aws_environment(monkeypatch)
     with mock_aws():
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        create_state_table(boto3.client("dynamodb", region_name=REGION))
         secret = seeded_token_secret(emulator)
         arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="pinsync/pinterest-token", SecretString=secret.to_secret_string()

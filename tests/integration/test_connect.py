@@ -23,31 +23,15 @@ from pinsync_cli import connect, token_status
 from pinsync_cli.local_stack import seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorServer
 
+from tests.integration.conftest import fake_aws_environment
+
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
-    emulator_server.state.reset()
-    return emulator_server
 
 
 @pytest.fixture
 def secret(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[tuple[str, TokenSecret]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "PINTEREST_CLIENT_ID", "PINTEREST_CLIENT_SECRET", "AD_ACCOUNT_ID"):
+    fake_aws_environment(monkeypatch)
+    for name in ("PINTEREST_CLIENT_ID", "PINTEREST_CLIENT_SECRET", "AD_ACCOUNT_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PINTEREST_API_BASE_URL", emulator.base_url)
     with mock_aws():

@@ -18,8 +18,10 @@ from pinsync.alert_models import parse_alert_event
 from pinsync.alerts import Alert, classify, render
 from pinsync.alerts_wiring import AlertRuntime, alert_runtime
 from pinsync_cli.handlers import load_handler
+from pinsync_cli.local_stack import create_state_table
 
 from tests.builders import FakeContext
+from tests.integration.conftest import fake_aws_environment, received_json
 
 REGION = "us-east-1"
 TABLE = "pinsync-state"
@@ -81,13 +83,7 @@ class AlertStack:
 
     def published(self) -> list[dict[str, Any]]:
         """SNS notifications delivered to the subscribed queue (the JSON envelope, as email/HTTP get them)."""
-        sqs = self.client("sqs")
-        found = []
-        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return received_json(self.client("sqs"), self.queue_url)
 
     def open_alerts(self) -> list[dict[str, Any]]:
         items = self.client("dynamodb").scan(TableName=TABLE)["Items"]
@@ -96,25 +92,14 @@ class AlertStack:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertStack]:
+    fake_aws_environment(monkeypatch)
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name="pinsync-alerts", Attributes={"KmsMasterKeyId": "alias/aws/sns"})["TopicArn"]
         sqs = boto3.client("sqs", region_name=REGION)

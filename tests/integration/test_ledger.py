@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from pinsync.identities import sha256_hex
+
 from tests.builders import body, profile, sqs_event
 from tests.integration.conftest import Aws, invoke_sync, runtime
 from tests.integration.test_audience_sync import failures, members_of, pinterest_calls
@@ -46,7 +46,13 @@ def test_duplicate_adds_make_no_second_call(sync_env: Aws, emulator, waits):
 
 def test_exit_after_an_email_change_removes_the_old_email_too(sync_env: Aws, emulator, waits):
     # Given a profile (stable ECID) added with its old email, then with its new email
-    invoke_sync(sqs_event(person("realized", "2026-11-28T09:00:00Z", email="old@example.com", gaid="38400000-8cf0-11bd-b23e-10b96e40000d")))
+    invoke_sync(
+        sqs_event(
+            person(
+                "realized", "2026-11-28T09:00:00Z", email="old@example.com", gaid="38400000-8cf0-11bd-b23e-10b96e40000d"
+            )
+        )
+    )
     invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="new@example.com")))
     assert {sha256_hex("old@example.com"), sha256_hex("new@example.com")} <= members_of(emulator, LIST)
     # When the profile exits, carrying only its new email
@@ -56,7 +62,9 @@ def test_exit_after_an_email_change_removes_the_old_email_too(sync_env: Aws, emu
     assert sync_env.dataflow_runs()[-1]["identities"]["removed"] == 3
 
 
-def test_a_crash_between_pinterest_and_the_ledger_write_ends_correct_after_redelivery(sync_env: Aws, emulator, waits, monkeypatch):
+def test_a_crash_between_pinterest_and_the_ledger_write_ends_correct_after_redelivery(
+    sync_env: Aws, emulator, waits, monkeypatch
+):
     invoke_sync(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="seed@example.com", ecid="ECID-0")))
     event = sqs_event(person("realized", "2026-11-28T10:00:00Z", email="crash@example.com", ecid="ECID-2"))
     ledger = runtime().ledger
@@ -74,5 +82,10 @@ def test_a_crash_between_pinterest_and_the_ledger_write_ends_correct_after_redel
     assert failures(invoke_sync(event)) == []
     # Then the re-send was harmless and the ledger now knows, so an exit removes it
     assert sha256_hex("crash@example.com") in members_of(emulator, LIST)
-    assert failures(invoke_sync(sqs_event(person("exited", "2026-11-28T12:00:00Z", email="other@example.com", ecid="ECID-2")))) == []
+    assert (
+        failures(
+            invoke_sync(sqs_event(person("exited", "2026-11-28T12:00:00Z", email="other@example.com", ecid="ECID-2")))
+        )
+        == []
+    )
     assert sha256_hex("crash@example.com") not in members_of(emulator, LIST)

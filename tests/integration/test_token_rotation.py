@@ -34,10 +34,11 @@ from pinsync.rotation_wiring import InvalidEventError, rotation_runtime
 from pinsync.tokens import TokenSecret
 from pinsync.wiring import sync_runtime
 from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import seeded_token_secret
+from pinsync_cli.local_stack import create_state_table, seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext, body, profile, sqs_event
+from tests.integration.conftest import fake_aws_environment, received_json
 
 REGION = "us-east-1"
 TABLE = "pinsync-state"
@@ -45,19 +46,6 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 _rotate = load_handler("token_rotation")
 _sync = load_handler("audience_sync")
-
-
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
-    emulator_server.state.reset()
-    return emulator_server
 
 
 def _zip(source: str) -> bytes:
@@ -115,21 +103,13 @@ class Rotation:
         return {version: set(stages) for version, stages in described["VersionIdsToStages"].items()}
 
     def events(self) -> list[dict[str, Any]]:
-        sqs = self.client("sqs")
-        found = []
-        while messages := sqs.receive_message(QueueUrl=self.events_queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.events_queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return received_json(self.client("sqs"), self.events_queue_url)
 
 
 @pytest.fixture
 def rotation(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[Rotation]:
+    fake_aws_environment(monkeypatch)
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
         "AD_ACCOUNT_ID": DEFAULT_AD_ACCOUNT_ID,
         "PINTEREST_API_BASE_URL": emulator.base_url,
         "EVENT_BUS_NAME": "default",
@@ -138,7 +118,6 @@ def rotation(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Itera
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config={"lambda": {"use_docker": False}}):
         role = boto3.client("iam", region_name=REGION).create_role(RoleName="rotator", AssumeRolePolicyDocument="{}")[
             "Role"
@@ -450,15 +429,7 @@ def test_scheduled_expiry_check_reports_metrics_without_rotating(rotation: Rotat
 
 @pytest.fixture
 def sync_env(rotation: Rotation, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotation]:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
     for name, value in {
         "TOKEN_SECRET_ID": rotation.secret_arn,
         "STATE_TABLE_NAME": TABLE,

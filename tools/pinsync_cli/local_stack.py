@@ -100,15 +100,7 @@ def provision(endpoint_url: str, emulator: EmulatorServer, settings: LocalSettin
     runs_url = sqs.create_queue(QueueName=RUNS_QUEUE)["QueueUrl"]
     runs_arn = sqs.get_queue_attributes(QueueUrl=runs_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
-    session.client("dynamodb", endpoint_url=endpoint_url).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    create_state_table(session.client("dynamodb", endpoint_url=endpoint_url))
 
     events = session.client("events", endpoint_url=endpoint_url)
     events.put_rule(Name="pinsync-reports", EventPattern=json.dumps({"source": ["pinsync"]}))
@@ -124,6 +116,19 @@ def provision(endpoint_url: str, emulator: EmulatorServer, settings: LocalSettin
         "runs_queue_url": runs_url,
         "secret_arn": secret_arn,
     }
+
+
+def create_state_table(dynamodb: Any, name: str = TABLE) -> None:
+    """The state table with the template's key schema (``pk`` / ``sk``)."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
 
 
 def seeded_token_secret(emulator: EmulatorServer) -> TokenSecret:

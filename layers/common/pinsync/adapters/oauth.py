@@ -13,7 +13,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 
-from pinsync.adapters.pinterest import PinterestClient
+from pinsync.adapters.pinterest import PinterestClient, error_code
 from pinsync.deadline import Deadline
 from pinsync.errors import PinterestError, PinterestTransientError
 from pinsync.rotation import RECONNECT_HINT, InvalidGrantError, TokenGrant
@@ -52,7 +52,7 @@ class PinterestOAuthClient:
         except (requests.ConnectionError, requests.Timeout) as error:
             raise PinterestTransientError(f"{OPERATION}: {type(error).__name__}") from None
         status = response.status_code
-        code = _error_code(response)
+        code = error_code(response)
         if response.ok:
             try:
                 return TokenGrant.model_validate(response.json())
@@ -122,12 +122,3 @@ class PinterestAccountCheck:
             **self._options,
         )
         return client.get_ad_account()
-
-
-def _error_code(response: requests.Response) -> int | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, int) else None

@@ -160,7 +160,7 @@ class PinterestClient:
             self._record_call(started, str(response.status_code))
             if response.ok:
                 return _json_object(response)
-            code = _error_code(response)
+            code = error_code(response)
             status = response.status_code
             if status == 401 and not token_reread:
                 token_reread = force_refresh = True
@@ -216,7 +216,8 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"items": body}
 
 
-def _error_code(response: requests.Response) -> int | None:
+def error_code(response: requests.Response) -> int | None:
+    """Pinterest's ``{code, message}`` error code, if the body has one."""
     try:
         body = response.json()
     except ValueError:
