@@ -143,7 +143,12 @@ class AudienceSync:
                 outcome.reject_message(message.message_id, error.reason)
                 logger.warning(
                     "Message rejected: it does not follow the message contract",
-                    extra={"message_id": message.message_id, "reason": error.reason, "detail": error.detail},
+                    extra={
+                        "correlation_id": message.message_id,  # the SQS message id correlates per-message lines
+                        "message_id": message.message_id,
+                        "reason": error.reason,
+                        "detail": error.detail,
+                    },
                 )
                 continue
             outcome.profiles_received += len(profiles)

@@ -22,6 +22,7 @@ from pinsync.adapters.state import DynamoMappingStore
 from pinsync.config import SyncSettings, load_settings
 from pinsync.deadline import Deadline
 from pinsync.membership import ActivationRule
+from pinsync.observability import logger
 from pinsync.report import publish_run, record_metrics
 from pinsync.sync import AudienceSync, InboundMessage, SyncOptions
 
@@ -40,6 +41,9 @@ class SyncRuntime:
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Process one SQS batch; return the partial batch response."""
         messages = inbound_messages(event)
+        # A batch has many message ids; batch-level lines carry the first one, per-message lines their own.
+        logger.set_correlation_id(messages[0].message_id if messages else None)
+        logger.append_keys(message_count=len(messages))
         deadline = Deadline.from_lambda_context(context)
         client = PinterestClient(
             base_url=self.settings.pinterest_api_base_url,
