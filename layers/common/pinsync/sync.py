@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 
 from pinsync.contract import ContractError, parse_body
 from pinsync.deadline import Deadline
-from pinsync.errors import PinterestAuthError, PinterestError, PinterestRejectedError, PinterestTransientError
+from pinsync.errors import (
+    PinterestAuthError,
+    PinterestError,
+    PinterestRateLimitedError,
+    PinterestRejectedError,
+    PinterestTransientError,
+)
 from pinsync.identities import IdentityKind
 from pinsync.ledger import (
     EXCLUDED_STALE,
@@ -185,15 +191,20 @@ class AudienceSync:
             customer_list_id = self._pinterest.find_customer_list(name)
             remaining = adds
             if customer_list_id is None:
-                customer_list_id, remaining = self._create_with_first_records(name, adds, outcome)
+                try:
+                    customer_list_id, remaining = self._create_with_first_records(name, adds, outcome)
+                except PinterestTransientError as error:
+                    if isinstance(error, PinterestRateLimitedError):
+                        raise  # refused before it was applied: nothing can exist
+                    # A timeout or 5xx may hide a list Pinterest created anyway: keep the lease until it expires,
+                    # so that the next attempt finds that list by name instead of creating a second one.
+                    self._creation_failed(audience_id, adds, outcome, error, keep_lease=True)
+                    return []
             if customer_list_id is None:
                 self._mappings.release_claim(audience_id, self._owner)
                 return []
         except PinterestError as error:
-            self._note_outage(error)
-            self._mappings.release_claim(audience_id, self._owner)
-            outcome.fail(adds, error.reason)
-            logger.warning("Customer list creation failed", extra={"audience_id": audience_id, "reason": error.reason})
+            self._creation_failed(audience_id, adds, outcome, error, keep_lease=False)
             return []
         except BaseException:
             self._mappings.release_claim(audience_id, self._owner)  # never leave the lease to block the retry
@@ -202,6 +213,18 @@ class AudienceSync:
         logger.info("Customer list ready", extra={"audience_id": audience_id, "customer_list_id": customer_list_id})
         self._ensure_audience(audience_id, customer_list_id, mapping)
         return requests_for_list(customer_list_id, remaining, self._options.max_records)
+
+    def _creation_failed(
+        self, audience_id: str, adds: list[Change], outcome: RunOutcome, error: PinterestError, *, keep_lease: bool
+    ) -> None:
+        self._note_outage(error)
+        if not keep_lease:
+            self._mappings.release_claim(audience_id, self._owner)
+        outcome.fail(adds, error.reason)
+        logger.warning(
+            "Customer list creation failed",
+            extra={"audience_id": audience_id, "reason": error.reason, "lease_kept": keep_lease},
+        )
 
     def _create_with_first_records(
         self, name: str, adds: list[Change], outcome: RunOutcome
