@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pinsync.contract import Profile
-from pinsync.identities import ExcludedIdentity, IdentityKind, resolve, sha256_hex
+from pinsync.identities import ExcludedIdentity, HashedIdentity, IdentityKind, resolve, sha256_hex
 
 EXCLUDED_UNKNOWN_STATUS = "unknown_status"
 EXCLUDED_NOT_ACTIVATED = "not_activated"
@@ -92,7 +92,8 @@ def extract_changes(
     """
     identities = [(namespace, value.id) for namespace, values in profile.identity_map.items() for value in values]
     resolved = [resolve(namespace, raw, namespaces) for namespace, raw in identities]
-    key = profile_key(profile, profile_namespaces)
+    key = profile_key(identities, resolved, profile_namespaces)
+    message_ids = frozenset((message_id,))
     for audience_id, qualification in profile.qualifications():
         operation = STATUS_OPERATIONS.get(qualification.status.lower())
         if operation is None:
@@ -113,23 +114,34 @@ def extract_changes(
                     operation=operation,
                     qualified_at=qualified_at,
                     sequence=len(extraction.changes),
-                    message_ids=frozenset((message_id,)),
+                    message_ids=message_ids,
                     profile_key=key,
                 )
             )
 
 
-def profile_key(profile: Profile, namespaces: Sequence[str]) -> str | None:
+def profile_key(
+    identities: Sequence[tuple[str, str]],
+    resolved: Sequence[HashedIdentity | ExcludedIdentity],
+    namespaces: Sequence[str],
+) -> str | None:
     """A stable, hashed key for the profile: its first identity in the first of ``namespaces`` it has.
 
     Use a namespace whose value never changes for a person (ECID, a CRM id) first: the key is what lets an exit
-    remove identifiers the profile had before (an old email), so a key that changes with them defeats it.
+    remove identifiers the profile had before (an old email), so a key that changes with them defeats it. An
+    identity that is hashed for Pinterest anyway is its own key (no second hash); another (ECID) is hashed here.
     """
-    by_namespace = {namespace.lower(): values for namespace, values in profile.identity_map.items() if values}
+    first: dict[str, int] = {}
+    for index, (namespace, _raw) in enumerate(identities):
+        first.setdefault(namespace.lower(), index)
     for namespace in namespaces:
-        values = by_namespace.get(namespace.lower())
-        if values:
-            return sha256_hex(f"{namespace.lower()}:{values[0].id.strip().lower()}")
+        found = first.get(namespace.lower())
+        if found is None:
+            continue
+        identity = resolved[found]
+        if isinstance(identity, HashedIdentity):
+            return identity.record
+        return sha256_hex(f"{namespace.lower()}:{identities[found][1].strip().lower()}")
     return None
 
 

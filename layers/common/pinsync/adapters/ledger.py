@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import batched
 from typing import Any
 
 from pinsync.ledger import LedgerEntry, LedgerKey
@@ -96,9 +97,13 @@ class DynamoLedger:
         }
 
     def record(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write entries 25 requests at a time, built as they are sent (a big batch never sits in memory twice)."""
+        for batch in batched(self._write_requests(entries), _WRITE_LIMIT):
+            self._write(list(batch))
+
+    def _write_requests(self, entries: Iterable[LedgerEntry]) -> Iterator[dict[str, Any]]:
         now = self._clock()
         expires = str(int((now + self._retention).timestamp()))
-        writes: list[dict[str, Any]] = []
         for entry in entries:
             item: dict[str, Any] = {
                 **ledger_key(entry.audience_id, entry.record),
@@ -110,15 +115,10 @@ class DynamoLedger:
                 item["profile"] = {"S": entry.profile_key}
             if not entry.member:
                 item["expires_at"] = {"N": expires}
-            writes.append({"PutRequest": {"Item": item}})
+            yield {"PutRequest": {"Item": item}}
             if entry.profile_key:
                 link = {"pk": {"S": profile_partition(entry.audience_id, entry.profile_key)}, "sk": {"S": entry.record}}
-                if entry.member:
-                    writes.append({"PutRequest": {"Item": link}})
-                else:
-                    writes.append({"DeleteRequest": {"Key": link}})
-        for start in range(0, len(writes), _WRITE_LIMIT):
-            self._write(writes[start : start + _WRITE_LIMIT])
+                yield {"PutRequest": {"Item": link}} if entry.member else {"DeleteRequest": {"Key": link}}
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         request: dict[str, Any] = {self._table: batch}
