@@ -54,9 +54,12 @@ def test_the_mass_removal_guard_refuses_a_truncated_snapshot_unless_forced(stack
     refused = run_cli("reconcile", "vip", "--from", truncated)
     assert refused.code == 1
     assert "refusing to remove 80.0% of the audience" in refused.err
-    assert stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert (
+        stack.client("sqs").get_queue_attributes(
+            QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "0"
+    )
     forced = run_cli("reconcile", "vip", "--from", truncated, "--force")
     assert forced.code == 0
     process(stack)

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from pinsync.ledger import LedgerEntry, against_ledger, entries_for, exit_profiles, expand_exits, mirror
 from pinsync.membership import Change, Operation
+
 from tests.builders import EPOCH
 
 
