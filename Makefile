@@ -7,11 +7,12 @@ SHELL := bash
 PYTHON ?= $(shell scripts/find-python.sh 3.12)
 VENV := .venv
 SAM_VENV := .venv-sam
+TOOLS_VENV := .venv-tools
 BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck template sam-build pytest local clean
+.PHONY: demo test lint typecheck template sam-build pytest local clean security bench
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (see scripts/find-python.sh)"; exit 1; }
@@ -27,13 +28,21 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
+# Security scanners pin dependencies that conflict with ours (checkov: boto3, pydantic...): their own virtualenv.
+$(TOOLS_VENV)/.installed: requirements-tools.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (see scripts/find-python.sh)"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/pinsync local demo
 
 local: $(VENV)/.installed
 	$(BIN)/pinsync local up
 
-test: lint typecheck template pytest
+test: lint typecheck template security pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -53,6 +62,18 @@ sam-build: $(SAM_VENV)/.installed
 
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest
+
+# Static security checks: checkov on the template as written and after the SAM transform (suppressions, each with
+# its reason, in tests/security/checkov_suppressions.yaml), bandit on the Python, pip-audit on the pinned
+# requirements. The no-leak test of the whole demo runs with the test suite (tests/security/).
+security: $(VENV)/.installed $(TOOLS_VENV)/.installed
+	$(BIN)/python tests/security/checkov_scan.py --checkov $(TOOLS_VENV)/bin/checkov
+	$(TOOLS_VENV)/bin/bandit -q -c tests/security/bandit.yaml -r layers functions tools
+	$(TOOLS_VENV)/bin/python tests/security/dependency_audit.py -r layers/common/requirements.txt -r requirements-dev.txt
+
+# Benchmarks: scripts that print figures (not timed tests); one table at the end, figures in BENCHMARKS.md.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
