@@ -35,7 +35,7 @@ from pinsync.alerts import (
     render,
 )
 from pinsync.config import _Settings, load_settings
-from pinsync.observability import MetricUnit, logger, metrics
+from pinsync.observability import MetricUnit, logger, metrics, quiet_sdk_loggers
 
 ALERTS_PUBLISHED = "AlertsPublished"
 ALERTS_SUPPRESSED = "AlertsSuppressed"
@@ -153,6 +153,7 @@ class AlertRuntime:
 @cache
 def alert_runtime() -> AlertRuntime:
     """Built on the first invocation (not at import) so configuration errors surface as a clear failure."""
+    quiet_sdk_loggers()
     settings = load_settings(AlertSettings)
     webhook = (
         WebhookNotifier(

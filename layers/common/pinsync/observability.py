@@ -84,9 +84,16 @@ class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def quiet_sdk_loggers() -> None:
+    """botocore logs request and response bodies at DEBUG, and those bodies can be the token secret or records:
+    keep the SDK at WARNING even when a function's log level is DEBUG. Called by every function's wiring."""
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
+
+
 logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", SERVICE), logger_handler=_CurrentStdoutHandler())
 logger.addFilter(RedactingFilter())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
-__all__ = ["METRICS_NAMESPACE", "SERVICE", "MetricUnit", "logger", "metrics", "redact", "tracer"]
+__all__ = ["METRICS_NAMESPACE", "SERVICE", "MetricUnit", "logger", "metrics", "quiet_sdk_loggers", "redact", "tracer"]

@@ -14,7 +14,6 @@ instants. Neither the event nor the logs ever carry a token, and the incoming ev
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pinsync.adapters.secret_versions import SecretsManagerVersions
 from pinsync.config import PINTEREST_API_BASE_URL, _Settings, load_settings
 from pinsync.deadline import Deadline
 from pinsync.errors import PinsyncError
-from pinsync.observability import MetricUnit, logger, metrics
+from pinsync.observability import MetricUnit, logger, metrics, quiet_sdk_loggers
 from pinsync.ports import RunReporter
 from pinsync.rotation import Expiry, RotationError, RotationStep, TokenRotation
 from pinsync.tokens import days_between
@@ -206,13 +205,6 @@ def _expiry_detail(expiry: Expiry | None) -> dict[str, str] | None:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def quiet_sdk_loggers() -> None:
-    """botocore logs request and response bodies at DEBUG, and here those bodies are the token secret: keep the
-    SDK at WARNING even when the function's log level is DEBUG."""
-    for name in ("botocore", "boto3", "urllib3"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
 
 
 @cache

@@ -22,7 +22,7 @@ from pinsync.adapters.state import DynamoMappingStore
 from pinsync.config import SyncSettings, load_settings
 from pinsync.deadline import Deadline
 from pinsync.membership import ActivationRule
-from pinsync.observability import logger
+from pinsync.observability import logger, quiet_sdk_loggers
 from pinsync.report import publish_run, record_metrics
 from pinsync.sync import AudienceSync, InboundMessage, SyncOptions
 
@@ -94,6 +94,7 @@ def inbound_messages(event: dict[str, Any]) -> list[InboundMessage]:
 @cache
 def sync_runtime() -> SyncRuntime:
     """Built on the first invocation (not at import) so configuration errors surface as a clear failure."""
+    quiet_sdk_loggers()
     settings = load_settings(SyncSettings)
     options = SyncOptions(
         activation=settings.activation,
