@@ -153,7 +153,7 @@ def test_ready_made_profiles_are_validated_by_the_contract(stack, run_cli, tmp_p
     rejected = run_cli("send", str(path), "--format", "profiles")
     assert rejected.code == 1
     assert "line 2: invalid_json" in rejected.err
-    assert "line 3: invalid_contract: 0.segmentMembership: Field required" in rejected.err
+    assert "line 3: invalid_contract: segmentMembership: Field required" in rejected.err
     assert "rows rejected    2: invalid_contract 1, invalid_json 1" in rejected.out
     assert depth(stack, stack.queue_url) == 0
 
@@ -172,7 +172,8 @@ def test_lone_surrogates_are_rejected_not_sent(stack, run_cli, tmp_path: Path):
     profiles.write_text(bad + "\n")
     result = run_cli("send", str(profiles), "--format", "profiles")
     assert result.code == 1
-    assert "line 1: invalid_contract: a string is not valid Unicode (lone surrogate)" in result.err
+    # the sync function's own parser refuses a lone surrogate as invalid JSON, so send does too
+    assert "line 1: invalid_json: body is not JSON" in result.err
     assert depth(stack, stack.queue_url) == 0
 
 
