@@ -61,6 +61,17 @@ def received_json(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return found
 
 
+def pinsync_events_queue(name: str) -> str:
+    """A queue that receives every ``pinsync`` event from the default bus (what the functions publish)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name=f"{name}-rule", EventPattern=json.dumps({"source": ["pinsync"]}))
+    events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": name, "Arn": arn}])
+    return url
+
+
 @dataclass
 class Aws:
     secret_arn: str
@@ -89,13 +100,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[A
         arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="pinsync/pinterest-token", SecretString=secret.to_secret_string()
         )["ARN"]
-        sqs = boto3.client("sqs", region_name=REGION)
-        runs_url = sqs.create_queue(QueueName="runs")["QueueUrl"]
-        runs_arn = sqs.get_queue_attributes(QueueUrl=runs_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events", region_name=REGION)
-        events.put_rule(Name="reports", EventPattern=json.dumps({"source": ["pinsync"]}))
-        events.put_targets(Rule="reports", Targets=[{"Id": "runs", "Arn": runs_arn}])
-        yield Aws(secret_arn=arn, runs_queue_url=runs_url)
+        yield Aws(secret_arn=arn, runs_queue_url=pinsync_events_queue("runs"))
 
 
 @pytest.fixture

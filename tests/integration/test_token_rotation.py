@@ -38,7 +38,7 @@ from pinsync_cli.local_stack import create_state_table, seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext, body, profile, sqs_event
-from tests.integration.conftest import fake_aws_environment, received_json
+from tests.integration.conftest import fake_aws_environment, pinsync_events_queue, received_json
 
 REGION = "us-east-1"
 TABLE = "pinsync-state"
@@ -133,12 +133,7 @@ def rotation(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Itera
         secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="pinsync/pinterest-token", SecretString=seed.to_secret_string()
         )["ARN"]
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue_url = sqs.create_queue(QueueName="token-events")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events", region_name=REGION)
-        events.put_rule(Name="token-rotation", EventPattern=json.dumps({"source": ["pinsync"]}))
-        events.put_targets(Rule="token-rotation", Targets=[{"Id": "q", "Arn": queue_arn}])
+        queue_url = pinsync_events_queue("token-events")
         rotation_runtime.cache_clear()
         harness = Rotation(secret_arn, function_arn, queue_url, seed)
         runtime = rotation_runtime()

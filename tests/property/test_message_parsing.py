@@ -21,10 +21,11 @@ from moto import mock_aws
 from pinsync.contract import ContractError, parse_body
 from pinsync.wiring import sync_runtime
 from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import seeded_token_secret
+from pinsync_cli.local_stack import create_state_table, seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext, sqs_record
+from tests.integration.conftest import fake_aws_environment
 
 REGION = "us-east-1"
 TABLE = "pinsync-state"
@@ -165,10 +166,8 @@ def handler() -> Iterator[Any]:
     """The sync handler with moto in-process and the emulator; module-scoped so hypothesis can reuse it."""
     server = EmulatorServer().start()
     with pytest.MonkeyPatch.context() as patch:
+        fake_aws_environment(patch)
         for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
             "AD_ACCOUNT_ID": DEFAULT_AD_ACCOUNT_ID,
             "PINTEREST_API_BASE_URL": server.base_url,
             "STATE_TABLE_NAME": TABLE,
@@ -178,17 +177,8 @@ def handler() -> Iterator[Any]:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }.items():
             patch.setenv(name, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():
-            boto3.client("dynamodb", region_name=REGION).create_table(
-                TableName=TABLE,
-                BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-            )
+            create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
             arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
                 Name="pinsync/pinterest-token", SecretString=seeded_token_secret(server).to_secret_string()
             )["ARN"]
