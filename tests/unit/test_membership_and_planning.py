@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from pinsync.contract import parse_body
-from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map
+from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
 from pinsync.membership import (
     EXCLUDED_NOT_ACTIVATED,
     EXCLUDED_UNKNOWN_STATUS,
@@ -24,7 +24,7 @@ def change(audience="a", record="r1", op=Operation.ADD, minutes=0, sequence=0, m
     return Change(audience, record, op, EPOCH + timedelta(minutes=minutes), sequence, frozenset({message}))
 
 
-def extract(document, activation="*"):
+def extract(document, activation="*", profile_namespaces=()):
     extraction = Extraction()
     for parsed in parse_body(body(document)):
         extract_changes(
@@ -34,8 +34,49 @@ def extract(document, activation="*"):
             activation=ActivationRule.parse(activation),
             namespaces=NAMESPACES,
             extraction=extraction,
+            profile_namespaces=profile_namespaces,
         )
     return extraction
+
+
+def test_audiences_of_every_segment_namespace_are_extracted():
+    document = profile({"a": "realized"}, email="a@b.co")
+    document["segmentMembership"]["other"] = {"b": {"status": "exited"}}
+    result = extract(document)
+    assert sorted((c.audience_id, c.operation) for c in result.changes) == [
+        ("a", Operation.ADD),
+        ("b", Operation.REMOVE),
+    ]
+    assert [c.sequence for c in result.changes] == [0, 1]
+
+
+PROFILE_NAMESPACES = ("ECID", "Email", "GAID")
+
+
+def test_profile_key_is_the_first_preferred_namespace_hashed_with_its_name():
+    result = extract(
+        profile({"a": "realized"}, email="a@b.co", extra_identities={"ecid": [" 123 ", "456"]}),
+        profile_namespaces=PROFILE_NAMESPACES,
+    )
+    assert {c.profile_key for c in result.changes} == {sha256_hex("ecid:123")}
+
+
+def test_profile_key_reuses_the_record_of_an_identity_sent_to_pinterest():
+    gaid = "38400000-8CF0-11BD-B23E-10B96E40000D"
+    result = extract(
+        profile({"a": "realized"}, email=["A@B.co", "c@d.co"], gaid=gaid), profile_namespaces=PROFILE_NAMESPACES
+    )
+    assert {c.profile_key for c in result.changes} == {sha256_hex("a@b.co")}
+    result = extract(profile({"a": "realized"}, gaid=gaid), profile_namespaces=PROFILE_NAMESPACES)
+    assert {c.profile_key for c in result.changes} == {sha256_hex(gaid.lower())}
+
+
+def test_profile_key_of_an_invalid_first_identity_is_still_stable_and_none_without_a_preferred_namespace():
+    result = extract(profile({"a": "realized"}, email=["bad", "a@b.co"]), profile_namespaces=PROFILE_NAMESPACES)
+    assert {c.profile_key for c in result.changes} == {sha256_hex("email:bad")}
+    assert {c.profile_key for c in extract(profile({"a": "realized"}, email="a@b.co")).changes} == {None}
+    idfa_only = profile({"a": "realized"}, idfa="38400000-8cf0-11bd-b23e-10b96e40000d")
+    assert {c.profile_key for c in extract(idfa_only, profile_namespaces=PROFILE_NAMESPACES).changes} == {None}
 
 
 def test_statuses_map_to_operations_and_unknown_ones_are_excluded():

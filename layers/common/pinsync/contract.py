@@ -11,53 +11,35 @@ parse is a *poison* message: it can never succeed and must end in the dead-lette
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 POISON_INVALID_JSON = "invalid_json"
 POISON_INVALID_CONTRACT = "invalid_contract"
 
-
-class Qualification(BaseModel):
-    """One audience's qualification of the profile."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    status: str = Field(min_length=1)
-    last_qualification_time: datetime | None = Field(default=None, alias="lastQualificationTime")
-
-    @field_validator("last_qualification_time")
-    @classmethod
-    def _must_be_timezone_aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("lastQualificationTime must carry a timezone (e.g. a trailing Z)")
-        return value
+# TypedDicts rather than BaseModels: pydantic-core validates them just as strictly, but hands back plain dicts,
+# which halved the cost of parsing (bench/transform.py). Unknown keys are ignored.
 
 
-class IdentityValue(BaseModel):
+class Qualification(TypedDict):
+    """One audience's qualification of the profile. The time must carry a timezone (e.g. a trailing Z)."""
+
+    status: Annotated[str, Field(min_length=1)]
+    lastQualificationTime: NotRequired[AwareDatetime | None]
+
+
+class IdentityValue(TypedDict):
     """One identity of a namespace (the CDP also sends ``primary``, ``authenticatedState``, ...)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str
 
 
-class Profile(BaseModel):
+class Profile(TypedDict):
     """A profile in the CDP streaming-export shape."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-
-    segment_membership: dict[str, dict[str, Qualification]] = Field(alias="segmentMembership")
-    identity_map: dict[str, list[IdentityValue]] = Field(default_factory=dict, alias="identityMap")
-
-    def qualifications(self) -> list[tuple[str, Qualification]]:
-        """(audience id, qualification) for every audience of every segment namespace (``ups``, ...)."""
-        return [
-            (audience_id, qualification)
-            for namespace in self.segment_membership.values()
-            for audience_id, qualification in namespace.items()
-        ]
+    segmentMembership: dict[str, dict[str, Qualification]]
+    identityMap: NotRequired[dict[str, list[IdentityValue]]]
 
 
 class ContractError(ValueError):

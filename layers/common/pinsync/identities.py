@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -79,20 +79,51 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+def _hash_if(pattern: re.Pattern[str]) -> Callable[[str], str | None]:
+    match = pattern.match
+
+    def check(value: str) -> str | None:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest() if match(value) else None
+
+    return check
+
+
+def _pass_if(pattern: re.Pattern[str]) -> Callable[[str], str | None]:
+    match = pattern.match
+
+    def check(value: str) -> str | None:
+        return value if match(value) else None
+
+    return check
+
+
+# kind → (normalised value → Pinterest record, or None when invalid). GAID and IDFA are UUID-shaped.
+_RECORD_OF: dict[IdentityKind, Callable[[str], str | None]] = {
+    IdentityKind.EMAIL: _hash_if(_EMAIL),
+    IdentityKind.EMAIL_SHA256: _pass_if(_SHA256_HEX),
+    IdentityKind.GAID: _hash_if(_UUID),
+    IdentityKind.IDFA: _hash_if(_UUID),
+}
+
+
+def record_function(kind: IdentityKind) -> Callable[[str], str | None]:
+    """For one kind: a function from a *normalised* value (stripped, lowercased) to its Pinterest record
+    (lowercase SHA-256 hex), or None if the value is invalid. The transform's hot path looks it up once per
+    namespace and creates no object per identity (:func:`normalise` is the typed equivalent)."""
+    return _RECORD_OF[kind]
+
+
+def record_of(kind: IdentityKind, raw: str) -> str | None:
+    """The Pinterest record for one raw value of a known kind, or None if it is invalid."""
+    return _RECORD_OF[kind](raw.strip().lower())
+
+
 def normalise(kind: IdentityKind, raw: str) -> HashedIdentity | ExcludedIdentity:
     """Normalise, validate and hash one raw value of a known kind."""
-    value = raw.strip().lower()
-    if kind is IdentityKind.EMAIL:
-        if not _EMAIL.match(value):
-            return ExcludedIdentity(EXCLUDED_INVALID_IDENTITY)
-        return HashedIdentity(kind, sha256_hex(value))
-    if kind is IdentityKind.EMAIL_SHA256:
-        if not _SHA256_HEX.match(value):
-            return ExcludedIdentity(EXCLUDED_INVALID_IDENTITY)
-        return HashedIdentity(kind, value)
-    if not _UUID.match(value):  # GAID and IDFA are UUID-shaped
+    record = record_of(kind, raw)
+    if record is None:
         return ExcludedIdentity(EXCLUDED_INVALID_IDENTITY)
-    return HashedIdentity(kind, sha256_hex(value))
+    return HashedIdentity(kind, record)
 
 
 def resolve(namespace: str, raw: str, namespaces: Mapping[str, IdentityKind]) -> HashedIdentity | ExcludedIdentity:

@@ -16,7 +16,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from pinsync.contract import Profile
-from pinsync.identities import ExcludedIdentity, HashedIdentity, IdentityKind, resolve, sha256_hex
+from pinsync.identities import (
+    EXCLUDED_INVALID_IDENTITY,
+    EXCLUDED_UNMAPPED_NAMESPACE,
+    IdentityKind,
+    record_function,
+    sha256_hex,
+)
 
 EXCLUDED_UNKNOWN_STATUS = "unknown_status"
 EXCLUDED_NOT_ACTIVATED = "not_activated"
@@ -54,9 +60,14 @@ class ActivationRule:
         return self.everything or audience_id in self.audience_ids
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Change:
-    """One requested membership change, with the messages that asked for it."""
+    """One requested membership change, with the messages that asked for it.
+
+    Treated as immutable (derive a new one with ``dataclasses.replace``) but not ``frozen``: a frozen dataclass
+    sets each field through ``object.__setattr__``, which made building Changes 5x slower and the largest single
+    cost of the transform after parsing (bench/transform.py).
+    """
 
     audience_id: str
     record: str
@@ -88,60 +99,68 @@ def extract_changes(
     """Append one profile's changes (one per audience × identity) and exclusions to ``extraction``.
 
     Exclusions are counted per audience × identity, the same unit as activations, so the skip rate is a
-    plain ratio of the two.
+    plain ratio of the two. This is the transform's hot loop (bench/transform.py), hence plain strings and
+    local names rather than an object per identity.
     """
-    identities = [(namespace, value.id) for namespace, values in profile.identity_map.items() for value in values]
-    resolved = [resolve(namespace, raw, namespaces) for namespace, raw in identities]
-    key = profile_key(identities, resolved, profile_namespaces)
+    records: list[str] = []
+    rejected: list[str] = []  # exclusion reasons of this profile's identities
+    first: dict[str, tuple[str, str | None]] = {}  # namespace (lowercased) → its first (raw value, record)
+    for namespace, values in profile.get("identityMap", {}).items():
+        lowered = namespace.lower()
+        kind = namespaces.get(lowered)
+        if kind is None:
+            rejected.extend(EXCLUDED_UNMAPPED_NAMESPACE for _ in values)
+            if values and lowered not in first:
+                first[lowered] = (values[0]["id"], None)
+            continue
+        to_record = record_function(kind)
+        for value in values:
+            raw = value["id"]
+            record = to_record(raw.strip().lower())
+            if lowered not in first:
+                first[lowered] = (raw, record)
+            if record is None:
+                rejected.append(EXCLUDED_INVALID_IDENTITY)
+            else:
+                records.append(record)
+    key = _profile_key(first, profile_namespaces) if profile_namespaces else None
     message_ids = frozenset((message_id,))
-    for audience_id, qualification in profile.qualifications():
-        operation = STATUS_OPERATIONS.get(qualification.status.lower())
-        if operation is None:
-            extraction.excluded[EXCLUDED_UNKNOWN_STATUS] += len(resolved)
-            continue
-        if not activation.allows(audience_id):
-            extraction.excluded[EXCLUDED_NOT_ACTIVATED] += len(resolved)
-            continue
-        qualified_at = qualification.last_qualification_time or fallback_time
-        for identity in resolved:
-            if isinstance(identity, ExcludedIdentity):
-                extraction.excluded[identity.reason] += 1
+    changes = extraction.changes
+    excluded = extraction.excluded
+    identities = len(records) + len(rejected)
+    sequence = len(changes)
+    for segments in profile["segmentMembership"].values():
+        for audience_id, qualification in segments.items():
+            operation = STATUS_OPERATIONS.get(qualification["status"].lower())
+            if operation is None:
+                excluded[EXCLUDED_UNKNOWN_STATUS] += identities
                 continue
-            extraction.changes.append(
-                Change(
-                    audience_id=audience_id,
-                    record=identity.record,
-                    operation=operation,
-                    qualified_at=qualified_at,
-                    sequence=len(extraction.changes),
-                    message_ids=message_ids,
-                    profile_key=key,
-                )
-            )
+            if not (activation.everything or audience_id in activation.audience_ids):
+                excluded[EXCLUDED_NOT_ACTIVATED] += identities
+                continue
+            qualified_at = qualification.get("lastQualificationTime") or fallback_time
+            for reason in rejected:
+                excluded[reason] += 1
+            for record in records:
+                changes.append(Change(audience_id, record, operation, qualified_at, sequence, message_ids, key))
+                sequence += 1
 
 
-def profile_key(
-    identities: Sequence[tuple[str, str]],
-    resolved: Sequence[HashedIdentity | ExcludedIdentity],
-    namespaces: Sequence[str],
-) -> str | None:
+def _profile_key(first: Mapping[str, tuple[str, str | None]], namespaces: Sequence[str]) -> str | None:
     """A stable, hashed key for the profile: its first identity in the first of ``namespaces`` it has.
 
     Use a namespace whose value never changes for a person (ECID, a CRM id) first: the key is what lets an exit
     remove identifiers the profile had before (an old email), so a key that changes with them defeats it. An
     identity that is hashed for Pinterest anyway is its own key (no second hash); another (ECID) is hashed here.
     """
-    first: dict[str, int] = {}
-    for index, (namespace, _raw) in enumerate(identities):
-        first.setdefault(namespace.lower(), index)
     for namespace in namespaces:
         found = first.get(namespace.lower())
         if found is None:
             continue
-        identity = resolved[found]
-        if isinstance(identity, HashedIdentity):
-            return identity.record
-        return sha256_hex(f"{namespace.lower()}:{identities[found][1].strip().lower()}")
+        raw, record = found
+        if record is not None:
+            return record
+        return sha256_hex(f"{namespace.lower()}:{raw.strip().lower()}")
     return None
 
 
@@ -159,9 +178,8 @@ def coalesce(changes: Iterable[Change]) -> Coalesced:
     folded = 0
     for change in changes:
         key = (change.audience_id, change.record)
-        current = latest.get(key)
-        if current is None:
-            latest[key] = change
+        current = latest.setdefault(key, change)
+        if current is change:
             continue
         folded += 1
         winner = max(current, change, key=lambda c: (c.qualified_at, c.sequence))
