@@ -49,7 +49,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy layers/common/pinsync functions tools
+	$(BIN)/mypy layers/common/pinsync functions tools bench
 
 template: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml

@@ -52,7 +52,7 @@ def _instrument(state: Any, applied_at: dict[str, float]) -> None:
 
 
 def _send(sqs: Any, queue_url: str, bodies: list[str]) -> list[float]:
-    sent_at = []
+    sent_at: list[float] = []
     for start in range(0, len(bodies), 10):
         chunk = bodies[start : start + 10]
         sqs.send_message_batch(

@@ -216,19 +216,21 @@ def generate(
         for start in range(0, len(profiles), profiles_per_message):
             group = profiles[start : start + profiles_per_message]
             documents = [document for document, _, _ in group]
-            exclusions: dict[str, int] = {}
+            message_exclusions: dict[str, int] = {}
             for _, _, found in group:
                 for reason, count in found.items():
-                    exclusions[reason] = exclusions.get(reason, 0) + count
+                    message_exclusions[reason] = message_exclusions.get(reason, 0) + count
             message = GeneratedMessage(
                 body=json.dumps(documents[0] if len(documents) == 1 else documents),
                 changes=[change for _, changes, _ in group for change in changes],
-                exclusions=exclusions,
+                exclusions=message_exclusions,
                 wave=wave,
             )
             messages.append(message)
             if rng.random() < duplicate_share:
-                messages.append(GeneratedMessage(message.body, False, list(message.changes), dict(exclusions), wave))
+                messages.append(
+                    GeneratedMessage(message.body, False, list(message.changes), dict(message_exclusions), wave)
+                )
         if wave == 0:
             for index in range(poison):
                 body = POISON_BODIES[index % len(POISON_BODIES)]

@@ -17,7 +17,7 @@ Only hashes are stored. Pure functions; the DynamoDB adapter is ``pinsync.adapte
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -76,7 +76,7 @@ def expand_exits(changes: Sequence[Change], held: Mapping[tuple[str, str], Seque
         for record in held.get((change.audience_id, change.profile_key), ()):
             if (change.audience_id, record) not in present:
                 present.add((change.audience_id, record))
-                expanded.append(replace(change, record=record, sequence=len(expanded)))
+                expanded.append(change._replace(record=record, sequence=len(expanded)))
     return expanded
 
 
