@@ -50,6 +50,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("1 transform: floor (json.loads + SHA-256)", f"{t['floor_identities_per_second']:,} identities/s", "", "")
     )
     table.append(("1 transform: ratio full / floor", f"{t['ratio']:.2f}x", "<= 2x", _ok(t["meets_target"])))
+    table.append(("1 transform: of which parsing alone / floor", f"{t['parse_ratio']:.2f}x", "", ""))
     for r in results["api_efficiency"]["results"]:
         table.append(
             (
@@ -82,7 +83,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         table.append(
             (
                 f"4 cold start {r['function']}",
-                f"{r['handler_import_ms']} ms vs {r['dependencies_alone_ms']} ms deps (+{r['overhead_percent']}%)",
+                f"{r['handler_import_ms']} ms vs {r['dependencies_alone_ms']} ms deps ({r['overhead_percent']:+}%)",
                 "<= +25%",
                 _ok(r["meets_target"]),
             )
