@@ -135,7 +135,7 @@ def extract_changes(
             if operation is None:
                 excluded[EXCLUDED_UNKNOWN_STATUS] += identities
                 continue
-            if not (activation.everything or audience_id in activation.audience_ids):
+            if not activation.allows(audience_id):
                 excluded[EXCLUDED_NOT_ACTIVATED] += identities
                 continue
             qualified_at = qualification.get("lastQualificationTime") or fallback_time
