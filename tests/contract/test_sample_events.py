@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from pinsync.contract import ContractError, parse_body
+from pinsync.outcome import RunOutcome
 from pinsync.rotation_wiring import ExpiryCheckEvent, RotationEvent, parse_event
 from pinsync.wiring import inbound_messages
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
 PROFILES = sorted((EVENTS / "profiles").glob("*/*.json"))
 
 
@@ -39,3 +41,24 @@ def test_expiry_check_sample_parses():
     assert isinstance(
         parse_event(json.loads((EVENTS / "rotation" / "expiry-check.json").read_text())), ExpiryCheckEvent
     )
+
+
+def test_the_readme_dataflow_run_sample_is_what_the_code_computes_from_its_counts():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("```json", readme.index("detail-type `Dataflow Run`")) + len("```json")
+    sample = json.loads(readme[start : readme.index("```", start)])
+    identities, messages = sample["identities"], sample["messages"]
+    outcome = RunOutcome(
+        messages_received=messages["received"],
+        profiles_received=sample["profiles_received"],
+        added=identities["added"],
+        removed=identities["removed"],
+        customer_lists_created=sample["customer_lists_created"],
+    )
+    outcome.excluded.update(identities["excluded_by_reason"])
+    outcome.skipped.update(identities["skipped_by_reason"])
+    outcome.failed.update(identities["failed_by_reason"])
+    for reason, count in messages["rejected_by_reason"].items():
+        for index in range(count):
+            outcome.reject_message(f"{reason}-{index}", reason)
+    assert outcome.as_detail() == {key: value for key, value in sample.items() if key != "destination"}

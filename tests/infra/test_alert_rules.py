@@ -356,7 +356,7 @@ def template_pinsync_metrics(template: Template) -> list[tuple[str, tuple[str, .
         for entry in widget.get("properties", {}).get("metrics", []):
             if isinstance(entry[0], dict):
                 for dims, name in re.findall(r"\{Pinsync,([^}]*)\} MetricName=\\?\"(\w+)", entry[0]["expression"]):
-                    used.append((name, tuple(d.strip() for d in dims.split(",")), "dashboard SEARCH"))
+                    used.append((name, tuple(sorted(d.strip() for d in dims.split(","))), "dashboard SEARCH"))
             elif entry[0] == "Pinsync":
                 fields = [item for item in entry[1:] if not isinstance(item, dict)]
                 name, dims = fields[0], fields[1:]
@@ -388,7 +388,7 @@ def emitted_emf(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, tuple
         for directive in document["_aws"]["CloudWatchMetrics"]:
             for dimension_set in directive["Dimensions"]:
                 for metric in directive["Metrics"]:
-                    found.add((directive["Namespace"], metric["Name"], tuple(dimension_set)))
+                    found.add((directive["Namespace"], metric["Name"], tuple(sorted(dimension_set))))
                     if "service" in dimension_set:
                         assert document["service"] == "pinsync"
     return found
@@ -425,16 +425,25 @@ def test_dashboard_covers_the_dataflow(cfn_template: Template) -> None:
     assert sorted(latency) == ["p50", "p99"]
 
 
+@pytest.mark.parametrize("service_variable", [None, "pinsync"], ids=["no-service-variable", "as-in-lambda"])
 def test_namespace_and_dimensions_match_the_emf_the_code_prints(
-    cfn_template: Template, capsys: pytest.CaptureFixture[str]
+    cfn_template: Template,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    service_variable: str | None,
 ) -> None:
+    # The template sets POWERTOOLS_SERVICE_NAME, which changes the dimensions powertools adds by itself.
+    if service_variable is None:
+        monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+    else:
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service_variable)
     emitted = emitted_emf(capsys)
     report_names = {name for _, name, _ in emitted}
 
     for name, dims, where in template_pinsync_metrics(cfn_template):
         if name in report_names:
             assert ("Pinsync", name, dims) in emitted, f"{name} {dims} read by {where} is not emitted that way"
-    assert ("Pinsync", "IdentitiesExcluded", ("Reason",)) in emitted
+    assert ("Pinsync", "IdentitiesExcluded", ("Reason", "service")) in emitted
     assert ("Pinsync", "ProfilesReceived", ("service",)) in emitted
 
 

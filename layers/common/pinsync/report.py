@@ -1,8 +1,8 @@
 """The per-invocation report: EMF metrics and one ``Dataflow Run`` event, counts only.
 
 Metric names are constants here because the dashboard and alarms in ``template.yaml`` read them (a test checks
-they agree). Counts carry the ``service`` dimension; per-reason counts are separate metrics whose only dimension
-is ``Reason`` (a handful of values). Never an audience or account id.
+they agree). Counts carry the ``service`` dimension; per-reason counts are separate metrics with the dimensions
+``service`` and ``Reason`` (a handful of values). Never an audience or account id.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from pinsync.observability import METRICS_NAMESPACE, logger, metrics
+from pinsync.observability import METRICS_NAMESPACE, SERVICE, logger, metrics
 from pinsync.outcome import RunOutcome
 from pinsync.ports import RunReporter
 
@@ -57,8 +57,16 @@ def record_metrics(outcome: RunOutcome) -> None:
 
 
 def _by_reason(name: str, counts: Mapping[str, int]) -> None:
+    # service is set explicitly: single_metric adds it on its own only when POWERTOOLS_SERVICE_NAME is set, and
+    # the dashboard's SEARCH matches one exact dimension set.
     for reason, value in counts.items():
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE) as metric:
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=METRICS_NAMESPACE,
+            default_dimensions={"service": SERVICE},
+        ) as metric:
             metric.add_dimension(name="Reason", value=reason)
 
 
