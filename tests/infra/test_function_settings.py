@@ -6,6 +6,7 @@ fails the function at its first invocation. Both are caught here instead.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -40,3 +41,52 @@ def test_environment_matches_the_settings_class(function: str, sam_template: dic
     set_by_template = variables(sam_template, function)
     assert set_by_template - fields == set(), "variables the code never reads"
     assert required - set_by_template == set(), "required settings the template does not set"
+
+
+# Template parameter → the sync function's setting it feeds: same default, and every value the parameter's
+# AllowedPattern admits is one the settings class accepts (a deploy must not pass and the first invocation fail).
+PARAMETER_SETTINGS = {
+    "AdAccountId": "ad_account_id",
+    "DestinationName": "destination_name",
+    "ActivatedAudiences": "activated_audiences",
+    "MaxRecordsPerRequest": "max_records_per_request",
+    "IdentityNamespaces": "identity_namespaces",
+    "ProfileKeyNamespaces": "profile_key_namespaces",
+    "LedgerRetentionDays": "ledger_retention_days",
+}
+REQUIRED = {"AD_ACCOUNT_ID": "1", "TOKEN_SECRET_ID": "secret", "STATE_TABLE_NAME": "table"}
+
+
+@pytest.mark.parametrize("parameter", sorted(PARAMETER_SETTINGS))
+def test_parameter_defaults_are_the_code_defaults(parameter: str, sam_template: dict[str, Any]) -> None:
+    declared = sam_template["Parameters"][parameter]
+    field = SyncSettings.model_fields[PARAMETER_SETTINGS[parameter]]
+    if field.is_required():
+        assert "Default" not in declared
+    else:
+        assert str(declared["Default"]) == str(field.default)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "admitted"),
+    [
+        ("AdAccountId", "549755885175", True),
+        ("AdAccountId", "1" * 18, True),
+        ("AdAccountId", "1" * 19, False),
+        ("IdentityNamespaces", "Email=email,crmEmail=email,GAID=gaid", True),
+        ("IdentityNamespaces", "Email=phone", False),
+        ("IdentityNamespaces", "Email", False),
+        ("ProfileKeyNamespaces", "CRMID,ECID", True),
+        ("ProfileKeyNamespaces", "CRMID,,ECID", False),
+    ],
+)
+def test_what_a_parameter_admits_the_function_accepts(
+    parameter: str, value: str, admitted: bool, sam_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pattern = sam_template["Parameters"][parameter]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is admitted
+    if admitted:
+        for name, default in REQUIRED.items():
+            monkeypatch.setenv(name, default)
+        monkeypatch.setenv(PARAMETER_SETTINGS[parameter].upper(), value)
+        SyncSettings()  # raises if the function would refuse the value

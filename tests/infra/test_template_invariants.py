@@ -35,6 +35,9 @@ SYNC_FUNCTION_ENV_VARS = frozenset(
         "ACTIVATED_AUDIENCES",
         "MAX_RECORDS_PER_REQUEST",
         "DESTINATION_NAME",
+        "IDENTITY_NAMESPACES",
+        "PROFILE_KEY_NAMESPACES",
+        "LEDGER_RETENTION_DAYS",
     }
 )
 # Set for every function through Globals.
@@ -42,7 +45,7 @@ POWERTOOLS_ENV_VARS = frozenset({"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_
 
 # Parameter name -> default (None: the operator must supply a value).
 REQUIRED_PARAMETERS: dict[str, object] = {
-    "DestinationName": None,
+    "DestinationName": "pinsync",
     "DestinationDescription": "",
     "AdAccountId": None,
     "ActivatedAudiences": "*",
@@ -50,6 +53,9 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "BatchSize": 100,
     "MaximumBatchingWindowInSeconds": 5,
     "MaximumConcurrency": 5,
+    "IdentityNamespaces": "Email=email,Email_LC_SHA256=email_sha256,GAID=gaid,IDFA=idfa",
+    "ProfileKeyNamespaces": "ECID,Email,Email_LC_SHA256,GAID,IDFA",
+    "LedgerRetentionDays": 90,
     "MaxReceiveCount": 5,
     "PinterestApiBaseUrl": "https://api.pinterest.com/v5",
     "EventBusName": "default",
@@ -514,6 +520,9 @@ def test_sync_function_variables_point_at_this_stack(sam_template: Template) -> 
     assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBusName"}
     assert variables["AD_ACCOUNT_ID"] == {"Ref": "AdAccountId"}
     assert variables["DESTINATION_NAME"] == {"Ref": "DestinationName"}
+    assert variables["IDENTITY_NAMESPACES"] == {"Ref": "IdentityNamespaces"}
+    assert variables["PROFILE_KEY_NAMESPACES"] == {"Ref": "ProfileKeyNamespaces"}
+    assert variables["LEDGER_RETENTION_DAYS"] == {"Ref": "LedgerRetentionDays"}
 
 
 def test_globals_configure_powertools_and_runtime(sam_template: Template) -> None:
@@ -563,7 +572,7 @@ def test_parameter_exists_with_its_default(name: str, default: object, sam_templ
 
 
 def test_ad_account_id_must_be_digits(sam_template: Template) -> None:
-    assert sam_template["Parameters"]["AdAccountId"]["AllowedPattern"] == r"^\d+$"
+    assert sam_template["Parameters"]["AdAccountId"]["AllowedPattern"] == r"^\d{1,18}$"
 
 
 def test_log_retention_offers_exactly_the_cloudwatch_values(sam_template: Template) -> None:
