@@ -19,7 +19,7 @@ import pytest
 import requests
 from moto import mock_aws
 from pinsync.tokens import TokenSecret
-from pinsync_cli import connect, token_status
+from pinsync_cli import connect, status
 from pinsync_cli.local_stack import seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorServer
 
@@ -46,7 +46,7 @@ def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pinsync")
     commands = parser.add_subparsers(dest="command", required=True)
     connect.register(commands)
-    token_status.register(commands)
+    status.register(commands)
     return parser.parse_args(argv)
 
 
@@ -110,7 +110,7 @@ def test_browser_flow_writes_a_working_token_as_awscurrent(secret, emulator):
     arn, seed = secret
     browser, out = Browser(), io.StringIO()
 
-    code = connect.run(connect_args(emulator, arn), open_browser=browser, out=out)
+    code = connect.run(connect_args(emulator, arn), open_browser=browser, out=out, err=out)
 
     assert code == 0, out.getvalue()
     [url] = browser.urls
@@ -135,7 +135,7 @@ def test_state_mismatch_is_refused_and_nothing_is_written(secret, emulator):
     arn, seed = secret
     out = io.StringIO()
 
-    code = connect.run(connect_args(emulator, arn), open_browser=Browser(tamper={"state": "forged"}), out=out)
+    code = connect.run(connect_args(emulator, arn), open_browser=Browser(tamper={"state": "forged"}), out=out, err=out)
 
     assert code == 3
     assert "state mismatch" in out.getvalue()
@@ -147,7 +147,9 @@ def test_no_callback_within_the_timeout_is_a_clear_failure(secret, emulator):
     arn, seed = secret
     out = io.StringIO()
 
-    code = connect.run(connect_args(emulator, arn, "--timeout", "0.05"), open_browser=lambda url: None, out=out)
+    code = connect.run(
+        connect_args(emulator, arn, "--timeout", "0.05"), open_browser=lambda url: None, out=out, err=out
+    )
 
     assert code == 3 and "no authorization received" in out.getvalue()
     assert current(arn) == seed
@@ -158,7 +160,7 @@ def test_refresh_token_variant_exchanges_it_and_revokes_the_old_one(secret, emul
     minted = emulator.state.mint_tokens()
     out = io.StringIO()
 
-    code = connect.run(connect_args(emulator, arn, "--refresh-token", minted["refresh_token"]), out=out)
+    code = connect.run(connect_args(emulator, arn, "--refresh-token", minted["refresh_token"]), out=out, err=out)
 
     assert code == 0, out.getvalue()
     stored = current(arn)
@@ -188,7 +190,9 @@ def test_revoked_refresh_token_is_refused_with_exit_3(secret, emulator):
     out = io.StringIO()
     emulator.state.revoke_refresh_token(seed.refresh_token.get_secret_value())
 
-    code = connect.run(connect_args(emulator, arn, "--refresh-token", seed.refresh_token.get_secret_value()), out=out)
+    code = connect.run(
+        connect_args(emulator, arn, "--refresh-token", seed.refresh_token.get_secret_value()), out=out, err=out
+    )
 
     assert code == 3
     assert "invalid grant" in out.getvalue()
@@ -202,7 +206,7 @@ def test_a_token_that_cannot_read_the_ad_account_is_not_written(secret, emulator
     args = connect_args(emulator, arn)
     args.ad_account_id = "123456789"
 
-    code = connect.run(args, open_browser=Browser(), out=out)
+    code = connect.run(args, open_browser=Browser(), out=out, err=out)
 
     assert code == 3
     assert "cannot read ad account 123456789" in out.getvalue() and "Nothing was written" in out.getvalue()
@@ -215,7 +219,7 @@ def test_credentials_from_the_environment_and_usage_errors(secret, emulator, mon
     bare = parse("connect", "--secret-id", arn, "--refresh-token", minted["refresh_token"])
     out = io.StringIO()
 
-    assert connect.run(bare, out=out) == 2
+    assert connect.run(bare, out=out, err=out) == 2
     assert "--client-id or PINTEREST_CLIENT_ID" in out.getvalue()
     assert "--ad-account-id or AD_ACCOUNT_ID" in out.getvalue()
 
@@ -226,7 +230,7 @@ def test_credentials_from_the_environment_and_usage_errors(secret, emulator, mon
     assert connect.run(parse("connect", "--refresh-token", "x"), out=io.StringIO()) == 2  # no secret given
 
 
-def test_secret_found_from_the_stack_output_and_aws_errors_exit_4(secret, emulator):
+def test_secret_found_from_the_stack_output_and_aws_errors(secret, emulator):
     arn, _ = secret
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
@@ -244,14 +248,67 @@ def test_secret_found_from_the_stack_output_and_aws_errors_exit_4(secret, emulat
 
     base.stack_name = "missing-stack"
     out = io.StringIO()
-    assert connect.run(base, out=out) == 4
-    assert "cannot describe stack missing-stack" in out.getvalue()
+    assert connect.run(base, out=out, err=out) == 2
+    assert "stack missing-stack not found" in out.getvalue()
 
     wrong = connect_args(emulator, "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf")
     wrong.refresh_token = emulator.state.mint_tokens()["refresh_token"]
+    exchanges = len(oauth_calls(emulator))
     out = io.StringIO()
-    assert connect.run(wrong, out=out) == 4
-    assert "ResourceNotFoundException" in out.getvalue()
+    assert connect.run(wrong, out=out, err=out) == 4
+    assert "ResourceNotFoundException" in out.getvalue() and "nothing was changed" in out.getvalue()
+    assert len(oauth_calls(emulator)) == exchanges  # the refresh token was not used up on a secret it cannot write
+
+
+def oauth_calls(emulator: EmulatorServer) -> list[dict[str, Any]]:
+    return [entry for entry in emulator.state.requests_log if entry["path"] == "/v5/oauth/token"]
+
+
+def test_connect_targets_the_deployment_like_every_command(secret, emulator, monkeypatch):
+    """--region and PINSYNC_STACK_NAME; the ad account and API base from the stack's parameters; else
+    TOKEN_SECRET_ID and AD_ACCOUNT_ID from the environment (what `pinsync local up` prints)."""
+    arn, _ = secret
+    template = {
+        "Parameters": {"AdAccountId": {"Type": "String"}, "PinterestApiBaseUrl": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"TokenSecretArn": {"Value": arn}},
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="pinsync",
+        TemplateBody=json.dumps(template),
+        Parameters=[
+            {"ParameterKey": "AdAccountId", "ParameterValue": DEFAULT_AD_ACCOUNT_ID},
+            {"ParameterKey": "PinterestApiBaseUrl", "ParameterValue": emulator.base_url},
+        ],
+    )
+    monkeypatch.delenv("PINTEREST_API_BASE_URL")
+    monkeypatch.setenv("PINTEREST_CLIENT_ID", DEFAULT_CLIENT_ID)
+    monkeypatch.setenv("PINTEREST_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
+    monkeypatch.setenv("PINSYNC_STACK_NAME", "pinsync")
+    minted = emulator.state.mint_tokens()
+    out = io.StringIO()
+
+    args = parse("connect", "--region", REGION, "--refresh-token", minted["refresh_token"])
+    assert connect.run(args, out=out, err=out) == 0, out.getvalue()
+    assert reads_ad_account(emulator, current(arn))
+
+    monkeypatch.delenv("PINSYNC_STACK_NAME")
+    monkeypatch.setenv("TOKEN_SECRET_ID", arn)
+    monkeypatch.setenv("AD_ACCOUNT_ID", DEFAULT_AD_ACCOUNT_ID)
+    monkeypatch.setenv("PINTEREST_API_BASE_URL", emulator.base_url)
+    refresh = current(arn).refresh_token.get_secret_value()
+    assert connect.run(parse("connect", "--refresh-token", refresh), out=out, err=out) == 0, out.getvalue()
+    assert current(arn).refresh_token.get_secret_value() != refresh
+
+
+def test_connect_errors_go_to_stderr_and_a_long_ad_account_id_is_a_usage_error(secret, emulator, capsys):
+    arn, _ = secret
+    args = connect_args(emulator, arn, "--refresh-token", "x")
+    args.ad_account_id = "1" * 19
+
+    assert connect.run(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "1 to 18 digits" in captured.err
 
 
 def test_connect_clears_an_unfinished_rotation(secret, emulator):
@@ -260,7 +317,7 @@ def test_connect_clears_an_unfinished_rotation(secret, emulator):
     stuck = sm.put_secret_value(SecretId=arn, SecretString=seed.to_secret_string(), VersionStages=["AWSPENDING"])
     out = io.StringIO()
 
-    assert connect.run(connect_args(emulator, arn), open_browser=Browser(), out=out) == 0
+    assert connect.run(connect_args(emulator, arn), open_browser=Browser(), out=out, err=out) == 0
 
     stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
     assert "AWSPENDING" not in stages.get(stuck["VersionId"], [])
@@ -275,14 +332,14 @@ def test_status_table_and_json(secret, emulator):
     now = datetime.now(UTC)
 
     out = io.StringIO()
-    assert token_status.run(parse("status", "--secret-id", arn), out=out, now=now) == 0
+    assert status.run(parse("status", "--secret-id", arn), out=out, now=now) == 0
     table = out.getvalue()
     assert "access token expires" in table and "refresh token expires" in table and "last rotation" in table
     assert seed.access_token_expires_at.strftime("%Y-%m-%d") in table
     assert "60.0 days left" in table or "59.9 days left" in table
 
     out = io.StringIO()
-    assert token_status.run(parse("status", "--secret-id", arn, "--json"), out=out, now=now) == 0
+    assert status.run(parse("status", "--secret-id", arn, "--json"), out=out, now=now) == 0
     report: dict[str, Any] = json.loads(out.getvalue())["token"]
     assert report["connected"] is True
     assert report["refresh_token_expires_at"] == seed.model_dump(mode="json")["refresh_token_expires_at"]
@@ -299,7 +356,7 @@ def test_status_of_a_secret_never_connected(secret, emulator):
     )
     out = io.StringIO()
 
-    assert token_status.run(parse("status", "--secret-id", arn), out=out) == 0
+    assert status.run(parse("status", "--secret-id", arn), out=out) == 0
     assert "NOT CONNECTED" in out.getvalue() and "pinsync connect" in out.getvalue()
     out = io.StringIO()
-    assert token_status.run(parse("status", "--secret-id", "nope"), out=out) == 4
+    assert status.run(parse("status", "--secret-id", "nope"), out=out) == 4

@@ -4,8 +4,9 @@ Runs Pinterest's authorization-code flow for an operator (or, with ``--refresh-t
 refresh token), checks that the new token can read the configured ad account, and writes the token secret as the
 new AWSCURRENT. Nothing is written unless every check passed. No token is ever printed.
 
-Exit codes: 0 connected; 2 usage or configuration error; 3 Pinterest refused (invalid grant, state mismatch,
-cannot read the ad account, authorization not completed); 4 AWS error.
+Targets the deployment like every command (``--stack-name``/``PINSYNC_STACK_NAME``, ``--region``, explicit flags,
+then the environment). Exit codes: 0 connected; 2 usage or configuration error; 3 Pinterest refused (invalid
+grant, state mismatch, cannot read the ad account, authorization not completed); 4 AWS error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import os
+import re
 import secrets
 import sys
 import threading
@@ -23,9 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import boto3
 import requests
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pinsync.adapters.oauth import PinterestAccountCheck, PinterestOAuthClient
 from pinsync.adapters.secret_versions import SecretsManagerVersions
 from pinsync.config import PINTEREST_API_BASE_URL
@@ -35,67 +35,23 @@ from pinsync.rotation import AWSCURRENT, AWSPENDING, SecretStoreError, TokenGran
 from pinsync.tokens import DEFAULT_SCOPE, TokenSecret
 from pydantic import SecretStr
 
+from pinsync_cli.stack import (
+    EXIT_AWS,
+    EXIT_OK,
+    EXIT_REMOTE_REFUSED,
+    EXIT_USAGE,
+    CliError,
+    add_target_arguments,
+    resolve,
+)
+
 AUTHORIZE_URL = "https://www.pinterest.com/oauth/"
 DEFAULT_PORT = 8085
 CALLBACK_PATH = "/callback"
-SECRET_OUTPUT = "TokenSecretArn"  # noqa: S105 - an output name, not a credential
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_PINTEREST = 3
-EXIT_AWS = 4
+EXIT_PINTEREST = EXIT_REMOTE_REFUSED
+AD_ACCOUNT_ID_PATTERN = re.compile(r"^\d{1,18}$")  # what the functions accept (pinsync.config)
 
 BrowserOpener = Callable[[str], object]
-
-
-class CommandError(Exception):
-    """Ends the command with ``exit_code``; the message is safe to print (no token)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-# -- shared with `pinsync status` ----------------------------------------------------------------------------------
-
-
-def add_deployment_arguments(parser: argparse.ArgumentParser) -> None:
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--secret-id", help="ARN or name of the token secret")
-    target.add_argument("--stack-name", help="find the secret from this stack's TokenSecretArn output")
-
-
-def resolve_secret_id(args: argparse.Namespace, cloudformation: Any = None) -> str:
-    """``--secret-id``, else the ``TokenSecretArn`` output of ``--stack-name``."""
-    if args.secret_id:
-        return str(args.secret_id)
-    if not args.stack_name:
-        raise CommandError("give --secret-id or --stack-name", EXIT_USAGE)
-    try:
-        client = cloudformation or boto3.client("cloudformation")
-        stacks = client.describe_stacks(StackName=args.stack_name)["Stacks"]
-    except NoRegionError:
-        raise CommandError("no AWS region configured (set AWS_REGION or AWS_DEFAULT_REGION)", EXIT_USAGE) from None
-    except ClientError as error:
-        raise CommandError(f"cannot describe stack {args.stack_name}: {_aws_code(error)}", EXIT_AWS) from None
-    except BotoCoreError as error:
-        raise CommandError(f"cannot describe stack {args.stack_name}: {type(error).__name__}", EXIT_AWS) from None
-    for output in stacks[0].get("Outputs", []) if stacks else []:
-        if output.get("OutputKey") == SECRET_OUTPUT:
-            return str(output["OutputValue"])
-    raise CommandError(f"stack {args.stack_name} has no {SECRET_OUTPUT} output", EXIT_USAGE)
-
-
-def secrets_manager() -> SecretsManagerVersions:
-    """Secrets Manager through boto3 (``AWS_ENDPOINT_URL`` points it at a local endpoint)."""
-    try:
-        return SecretsManagerVersions(boto3.client("secretsmanager"))
-    except NoRegionError:
-        raise CommandError("no AWS region configured (set AWS_REGION or AWS_DEFAULT_REGION)", EXIT_USAGE) from None
-
-
-def _aws_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", "Unknown"))
 
 
 # -- the command ---------------------------------------------------------------------------------------------------
@@ -108,11 +64,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_deployment_arguments(parser)
+    add_target_arguments(parser, "secret_id", "ad_account_id", "api_base_url")
     parser.add_argument("--client-id", help="Pinterest app id (default: $PINTEREST_CLIENT_ID)")
     parser.add_argument("--client-secret", help="Pinterest app secret (default: $PINTEREST_CLIENT_SECRET)")
-    parser.add_argument("--ad-account-id", help="ad account the token must read (default: $AD_ACCOUNT_ID)")
-    parser.add_argument("--api-base-url", help=f"default: $PINTEREST_API_BASE_URL or {PINTEREST_API_BASE_URL}")
     parser.add_argument(
         "--authorize-url", default=AUTHORIZE_URL, help=f"OAuth authorize page (default {AUTHORIZE_URL})"
     )
@@ -141,20 +95,23 @@ def run(
     *,
     open_browser: BrowserOpener | None = None,
     out: TextIO | None = None,
+    err: TextIO | None = None,
     stdin: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
     try:
-        config = _config(args)
-        secret_id = resolve_secret_id(args)
-        store = secrets_manager()
+        deployment = resolve(args)
+        config = _config(args, deployment.get("ad_account_id"), deployment.get("api_base_url"))
+        secret_id = deployment.require("secret_id")
+        store = SecretsManagerVersions(deployment.client("secretsmanager"))
+        _check_secret(store, secret_id)  # before Pinterest: a refresh token is used up by the exchange
         session = requests.Session()
         oauth = PinterestOAuthClient(base_url=config.api_base_url, session=session)
         if args.refresh_token:
             from_stdin = args.refresh_token == "-"  # noqa: S105 - the "read stdin" marker
             refresh_token = (stdin or sys.stdin).readline().strip() if from_stdin else args.refresh_token
             if not refresh_token:
-                raise CommandError("the refresh token is empty", EXIT_USAGE)
+                raise CliError("the refresh token is empty", EXIT_USAGE)
             grant = _pinterest(lambda: oauth.refresh(config.client_id, config.client_secret, refresh_token))
         else:
             opener = open_browser if open_browser is not None else (None if args.no_browser else webbrowser.open)
@@ -163,8 +120,8 @@ def run(
         token = grant.to_secret(config.client_id, SecretStr(config.client_secret), now, args.scope)
         account = _verify(config, session, token)
         version = _write(store, secret_id, token, out)
-    except CommandError as error:
-        print(f"pinsync connect: {error}", file=out)
+    except CliError as error:
+        print(f"pinsync connect: {error}", file=err or sys.stderr)
         return error.exit_code
     print(
         f"Connected: ad account {config.ad_account_id} ({account.get('name', '?')}) is readable with the new token.\n"
@@ -176,33 +133,41 @@ def run(
     return EXIT_OK
 
 
-def _config(args: argparse.Namespace) -> ConnectConfig:
+def _config(args: argparse.Namespace, ad_account_id: str | None, api_base_url: str | None) -> ConnectConfig:
+    """Client credentials from flags or the environment; the ad account and API base as resolved for the stack."""
     values = {
         "client_id": args.client_id or os.environ.get("PINTEREST_CLIENT_ID", ""),
         "client_secret": args.client_secret or os.environ.get("PINTEREST_CLIENT_SECRET", ""),
-        "ad_account_id": args.ad_account_id or os.environ.get("AD_ACCOUNT_ID", ""),
+        "ad_account_id": ad_account_id or "",
     }
     missing = {
         "client_id": "--client-id or PINTEREST_CLIENT_ID",
         "client_secret": "--client-secret or PINTEREST_CLIENT_SECRET",
-        "ad_account_id": "--ad-account-id or AD_ACCOUNT_ID",
+        "ad_account_id": "--ad-account-id or AD_ACCOUNT_ID (or --stack-name)",
     }
     absent = [missing[name] for name, value in values.items() if not value]
     if absent:
-        raise CommandError(f"missing {', '.join(absent)}", EXIT_USAGE)
-    if not values["ad_account_id"].isdigit():
-        raise CommandError("the ad account id must be digits only", EXIT_USAGE)
-    base = (args.api_base_url or os.environ.get("PINTEREST_API_BASE_URL") or PINTEREST_API_BASE_URL).rstrip("/")
+        raise CliError(f"missing {', '.join(absent)}", EXIT_USAGE)
+    if not AD_ACCOUNT_ID_PATTERN.match(values["ad_account_id"]):
+        raise CliError("the ad account id must be 1 to 18 digits", EXIT_USAGE)
+    base = (api_base_url or PINTEREST_API_BASE_URL).rstrip("/")
     if not base.startswith(("https://", "http://")):
-        raise CommandError("the API base URL must be an http(s) URL", EXIT_USAGE)
+        raise CliError("the API base URL must be an http(s) URL", EXIT_USAGE)
     return ConnectConfig(api_base_url=base, **values)
+
+
+def _check_secret(store: SecretsManagerVersions, secret_id: str) -> None:
+    try:
+        store.describe(secret_id)
+    except SecretStoreError as error:
+        raise CliError(f"cannot use the token secret {secret_id} ({error}); nothing was changed", EXIT_AWS) from None
 
 
 def _pinterest(call: Callable[[], TokenGrant]) -> TokenGrant:
     try:
         return call()
     except PinterestError as error:
-        raise CommandError(f"Pinterest refused: {error}", EXIT_PINTEREST) from None
+        raise CliError(f"Pinterest refused: {error}", EXIT_PINTEREST) from None
 
 
 # -- the authorization-code flow -----------------------------------------------------------------------------------
@@ -245,9 +210,7 @@ def _authorize(
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), _callback_handler(callback))
     except OSError as error:
-        raise CommandError(
-            f"cannot listen on 127.0.0.1:{args.port} ({error.strerror}); use --port", EXIT_USAGE
-        ) from None
+        raise CliError(f"cannot listen on 127.0.0.1:{args.port} ({error.strerror}); use --port", EXIT_USAGE) from None
     redirect_uri = f"http://localhost:{server.server_address[1]}{CALLBACK_PATH}"
     state = secrets.token_urlsafe(32)
     query = urlencode(
@@ -270,19 +233,19 @@ def _authorize(
             except Exception as error:  # a failing browser must not end the flow: the URL is printed
                 print(f"(could not open a browser: {type(error).__name__})", file=out)
         if not callback.done.wait(args.timeout):
-            raise CommandError(f"no authorization received within {args.timeout:.0f} s", EXIT_PINTEREST)
+            raise CliError(f"no authorization received within {args.timeout:.0f} s", EXIT_PINTEREST)
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
     params = callback.params or {}
     if not secrets.compare_digest(params.get("state", ""), state):
-        raise CommandError(
+        raise CliError(
             "state mismatch: the callback does not answer the authorization this command started; nothing was written",
             EXIT_PINTEREST,
         )
     if "error" in params or "code" not in params:
-        raise CommandError(f"authorization refused ({params.get('error', 'no code returned')})", EXIT_PINTEREST)
+        raise CliError(f"authorization refused ({params.get('error', 'no code returned')})", EXIT_PINTEREST)
     code = params["code"]
     return _pinterest(lambda: oauth.exchange_code(config.client_id, config.client_secret, code, redirect_uri))
 
@@ -300,7 +263,7 @@ def _verify(config: ConnectConfig, session: requests.Session, token: TokenSecret
     try:
         return check.read(token.access_token.get_secret_value())
     except PinterestError as error:
-        raise CommandError(
+        raise CliError(
             f"the new token cannot read ad account {config.ad_account_id} ({error}); connect as a Pinterest user "
             "with access to it. Nothing was written.",
             EXIT_PINTEREST,
@@ -311,7 +274,7 @@ def _write(store: SecretsManagerVersions, secret_id: str, token: TokenSecret, ou
     try:
         version = store.put_current(secret_id, token.to_secret_string())
     except SecretStoreError as error:
-        raise CommandError(
+        raise CliError(
             f"could not write the token secret ({error}); the new token is lost: run `pinsync connect` again",
             EXIT_AWS,
         ) from None

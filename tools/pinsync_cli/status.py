@@ -23,8 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pinsync.adapters.secret_versions import SecretsManagerVersions
+from pinsync.rotation import SecretStoreError
 
 from pinsync_cli.stack import EXIT_AWS, EXIT_OK, Deployment, add_target_arguments, aws_code, resolve
+from pinsync_cli.token_status import token_rows, token_status
 
 LOG_WINDOWS = (timedelta(minutes=15), timedelta(hours=6), timedelta(days=7))
 MAX_LOG_PAGES = 20
@@ -131,20 +134,11 @@ def _destination(deployment: Deployment, section: Section) -> None:
 
 
 def _token(deployment: Deployment, section: Section, now: datetime) -> None:
-    """The token part comes from `token_status` (`pinsync_cli.token_status`), which owns its rows."""
+    """The token part comes from `pinsync_cli.token_status`, which owns its rows."""
     secret_id = deployment.get("secret_id")
     if not secret_id:
         section.rows.append(("token", "n/a", "give --secret-id or --stack-name"))
         section.data["error"] = "no secret id"
-        return
-    try:
-        from pinsync.adapters.secret_versions import SecretsManagerVersions
-        from pinsync.rotation import SecretStoreError
-
-        from pinsync_cli.token_status import token_rows, token_status
-    except ImportError:  # HOOK: the token part ships separately; until then, say so
-        section.rows.append(("token", "n/a", "token status not available in this version"))
-        section.data["error"] = "token_status unavailable"
         return
     try:
         status = token_status(SecretsManagerVersions(deployment.client("secretsmanager")), secret_id, now)

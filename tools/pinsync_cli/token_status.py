@@ -7,25 +7,13 @@ wrote). Other parts of ``pinsync status`` (queue depths, ...) can add rows throu
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from pinsync.adapters.secret_versions import SecretsManagerVersions
-from pinsync.rotation import AWSCURRENT, AWSPENDING, SecretStoreError
+from pinsync.rotation import AWSCURRENT, AWSPENDING
 from pinsync.tokens import TokenSecret, days_between
-
-from pinsync_cli.connect import (
-    EXIT_AWS,
-    EXIT_OK,
-    CommandError,
-    add_deployment_arguments,
-    resolve_secret_id,
-    secrets_manager,
-)
 
 
 @dataclass(frozen=True)
@@ -92,39 +80,6 @@ def token_rows(status: TokenStatus) -> list[tuple[str, str, str]]:
     else:
         rows.append(("rotation", "DISABLED", "no RotationSchedule on the secret"))
     return rows
-
-
-def render_table(rows: list[tuple[str, str, str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "status", help="token expiry and last rotation of a deployment", description=__doc__
-    )
-    add_deployment_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-    parser.set_defaults(func=run)
-    return parser
-
-
-def run(args: argparse.Namespace, *, out: TextIO | None = None, now: datetime | None = None) -> int:
-    out = out or sys.stdout
-    try:
-        secret_id = resolve_secret_id(args)
-        status = token_status(secrets_manager(), secret_id, now)
-    except CommandError as error:
-        print(f"pinsync status: {error}", file=out)
-        return error.exit_code
-    except SecretStoreError as error:
-        print(f"pinsync status: cannot read the token secret ({error})", file=out)
-        return EXIT_AWS
-    if args.json:
-        print(json.dumps({"token": status.as_json()}, indent=2), file=out)
-    else:
-        print(render_table(token_rows(status)), file=out)
-    return EXIT_OK
 
 
 def _iso(value: datetime) -> str:
