@@ -77,7 +77,7 @@ class PinterestClient:
     def create_customer_list(self, name: str, records: Sequence[str]) -> str:
         body = {"name": name, "records": ",".join(records), "list_type": LIST_TYPE}
         created = self._call("POST", f"/ad_accounts/{self._account}/customer_lists", json=body, idempotent=False)
-        return str(created["id"])
+        return _created_id(created, "POST /ad_accounts/{id}/customer_lists")
 
     def find_customer_list(self, name: str) -> str | None:
         return self._find_by_name(f"/ad_accounts/{self._account}/customer_lists", name)
@@ -91,7 +91,7 @@ class PinterestClient:
     def create_audience(self, name: str, customer_list_id: str) -> str:
         body = {"name": name, "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": customer_list_id}}
         created = self._call("POST", f"/ad_accounts/{self._account}/audiences", json=body, idempotent=False)
-        return str(created["id"])
+        return _created_id(created, "POST /ad_accounts/{id}/audiences")
 
     def find_audience(self, name: str) -> str | None:
         return self._find_by_name(f"/ad_accounts/{self._account}/audiences", name)
@@ -152,7 +152,9 @@ class PinterestClient:
                     headers=headers,
                     timeout=self._timeout_now(),
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except requests.RequestException as error:
+                # Connection refused or reset, timeouts, and a body cut off mid-way (ChunkedEncodingError) alike:
+                # the call may or may not have been applied.
                 self._record_call(started, "error")
                 failure = PinterestTransientError(f"{operation}: {type(error).__name__}")
                 self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
@@ -202,6 +204,14 @@ class PinterestClient:
         )
         if outcome == "error":
             metrics.add_metric(name=PINTEREST_CONNECTION_ERRORS, unit=MetricUnit.Count, value=1)
+
+
+def _created_id(created: Mapping[str, Any], operation: str) -> str:
+    """A 2xx create without an id may still have created the object: transient (ambiguous), like a timeout."""
+    identifier = created.get("id")
+    if not isinstance(identifier, str | int) or identifier == "":
+        raise PinterestTransientError(f"{operation}: answered without an id")
+    return str(identifier)
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
