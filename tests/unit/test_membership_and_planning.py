@@ -105,6 +105,12 @@ def test_audiences_that_are_not_activated_are_excluded():
     assert result.excluded == {EXCLUDED_NOT_ACTIVATED: 2}
 
 
+def test_an_audience_id_too_long_for_a_dynamodb_key_is_excluded_not_fatal():
+    result = extract(profile({"a" * 257: "realized", "b" * 256: "realized"}, email="a@b.co"))
+    assert [c.audience_id for c in result.changes] == ["b" * 256]
+    assert result.excluded == {"invalid_audience_id": 1}
+
+
 def test_missing_qualification_time_falls_back_to_the_message_time():
     document = profile({"a": "realized"}, email="a@b.co")
     del document["segmentMembership"]["ups"]["a"]["lastQualificationTime"]

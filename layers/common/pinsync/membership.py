@@ -27,6 +27,9 @@ from pinsync.identities import (
 
 EXCLUDED_UNKNOWN_STATUS = "unknown_status"
 EXCLUDED_NOT_ACTIVATED = "not_activated"
+EXCLUDED_INVALID_AUDIENCE_ID = "invalid_audience_id"
+# Audience ids end up in DynamoDB keys (2,048 bytes at most): a longer one would fail the whole batch's reads.
+MAX_AUDIENCE_ID_LENGTH = 256
 
 
 class Operation(StrEnum):
@@ -137,6 +140,9 @@ def extract_changes(
                 continue
             if not activation.allows(audience_id):
                 excluded[EXCLUDED_NOT_ACTIVATED] += identities
+                continue
+            if len(audience_id) > MAX_AUDIENCE_ID_LENGTH:
+                excluded[EXCLUDED_INVALID_AUDIENCE_ID] += identities
                 continue
             qualified_at = qualification.get("lastQualificationTime") or fallback_time
             for reason in rejected:
