@@ -19,6 +19,8 @@ class FakePinterest:
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     poison: set[str] = field(default_factory=set)
     failure: PinterestError | None = None
+    create_failures: list[PinterestError] = field(default_factory=list)  # raised by the next create calls, in order
+    audience_failure: PinterestError | None = None
 
     def _check(self, records: Sequence[str]) -> None:
         if self.failure is not None:
@@ -28,6 +30,8 @@ class FakePinterest:
 
     def create_customer_list(self, name: str, records: Sequence[str]) -> str:
         self.calls.append(("create", name, len(records)))
+        if self.create_failures:
+            raise self.create_failures.pop(0)
         self._check(records)
         list_id = str(1000 + len(self.lists))
         self.lists[list_id] = set(records)
@@ -50,6 +54,8 @@ class FakePinterest:
 
     def create_audience(self, name: str, customer_list_id: str) -> str:
         self.calls.append(("audience", name, 0))
+        if self.audience_failure is not None:
+            raise self.audience_failure
         audience_id = str(5000 + len(self.audiences))
         self.audiences[name] = audience_id
         return audience_id

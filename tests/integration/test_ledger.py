@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pinsync.identities import sha256_hex
+from pinterest_emulator import Fault
 
 from tests.builders import body, profile, sqs_event
 from tests.integration.conftest import Aws, invoke_sync, runtime
@@ -89,3 +90,33 @@ def test_a_crash_between_pinterest_and_the_ledger_write_ends_correct_after_redel
         == []
     )
     assert sha256_hex("crash@example.com") not in members_of(emulator, LIST)
+
+
+def test_an_exit_processed_before_a_retried_older_add_wins(sync_env: Aws, emulator, waits):
+    # Given the list exists, and an ADD at 10:00 that Pinterest refuses with 503 (so SQS will redeliver it)
+    invoke_sync(sqs_event(person("realized", "2026-11-28T09:00:00Z", email="seed@example.com", ecid="ECID-0")))
+    add = sqs_event(person("realized", "2026-11-28T10:00:00Z", email="late@example.com", ecid="ECID-3"))
+    emulator.state.inject_fault(Fault(kind="error", status=503, count=20, method="PATCH"))
+    assert failures(invoke_sync(add)) != []
+    emulator.state.clear_faults()
+    # When the exit at 11:00 is processed first (the ledger has never seen the identifier: it is sent anyway)
+    assert failures(invoke_sync(sqs_event(person("exited", "2026-11-28T11:00:00Z", email="late@example.com",
+                                                 ecid="ECID-3")))) == []  # fmt: skip
+    # and then SQS redelivers the ADD from 10:00
+    assert failures(invoke_sync(add)) == []
+    # Then the ADD is stale: the person stays out
+    assert sha256_hex("late@example.com") not in members_of(emulator, LIST)
+    assert sync_env.dataflow_runs()[-1]["identities"]["excluded_by_reason"]["stale"] == 1
+
+
+def test_a_late_snapshot_in_the_same_batch_as_the_exit_does_not_keep_an_old_email(sync_env: Aws, emulator, waits):
+    # Given a profile added with its old email at 09:00
+    invoke_sync(sqs_event(person("realized", "2026-11-28T09:00:00Z", email="old@example.com", ecid="ECID-4")))
+    # When one batch holds a late snapshot (10:00, still the old email) and the exit (11:00, only the new email)
+    event = sqs_event(
+        person("realized", "2026-11-28T10:00:00Z", email="old@example.com", ecid="ECID-4"),
+        person("exited", "2026-11-28T11:00:00Z", email="new@example.com", ecid="ECID-4"),
+    )
+    assert failures(invoke_sync(event)) == []
+    # Then the old email leaves the audience with the exit
+    assert sha256_hex("old@example.com") not in members_of(emulator, LIST)

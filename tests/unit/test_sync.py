@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from pinsync.deadline import Deadline
-from pinsync.errors import PinterestTransientError
+from pinsync.errors import PinterestRejectedError, PinterestTransientError
 from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
 from pinsync.membership import ActivationRule
 from pinsync.planning import AudienceMapping, MappingState
@@ -161,3 +161,64 @@ def test_run_detail_has_counts_and_no_identifiers():
     }
     assert detail["excluded_share"] == 0.5
     assert "a@b.co" not in str(detail) and sha256_hex("a@b.co") not in str(detail)
+
+
+# -- creation: what a refusal means, and what each identity is counted as -------------------------------------------
+
+
+def counted(outcome) -> int:
+    """Every activated identity reaches exactly one verdict."""
+    return outcome.added + outcome.removed + sum(outcome.excluded.values()) + sum(outcome.failed.values())
+
+
+def test_a_refusal_of_every_record_alone_is_the_lists_and_excludes_nothing():
+    refused = PinterestRejectedError("invalid name", status=400, code=2)
+    pinterest = FakePinterest(create_failures=[refused] * 50)
+    messages = [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(100)]
+    outcome, pinterest, mappings = run(messages, pinterest)
+    assert outcome.excluded == {} and sum(outcome.failed.values()) == 100 == counted(outcome)
+    assert len(outcome.failed_message_ids([f"m{i}" for i in range(1, 101)])) == 100  # retried, then dead-lettered
+    creates = [call for call in pinterest.calls if call[0] == "create"]
+    assert [size for _, _, size in creates] == [100, 50, 25, 12, 6, 3, 1, 1]  # not log2(N) calls per record
+    assert mappings.leases == {}  # the lease is released for the retry
+
+
+def test_a_transient_failure_after_a_record_was_refused_alone_fails_everything_once():
+    bad = sha256_hex("bad@x.co")
+    down = PinterestTransientError("down", status=503)
+    # 1st create (both) and 2nd (bad alone) are refused by the poison check; the 3rd (the good one alone) is down.
+    pinterest = FakePinterest(poison={bad}, create_failures=[])
+    messages = [body(profile({"seg": "realized"}, email=e)) for e in ("bad@x.co", "good@x.co")]
+    original = pinterest.create_customer_list
+
+    def create(name, records):
+        if records == [sha256_hex("good@x.co")]:
+            raise down
+        return original(name, records)
+
+    pinterest.create_customer_list = create  # type: ignore[method-assign]
+    outcome, _, _ = run(messages, pinterest)
+    assert outcome.excluded == {} and outcome.failed == {"pinterest_unavailable": 2}
+    assert counted(outcome) == 2
+
+
+def test_no_time_left_fails_creation_before_any_call():
+    outcome, pinterest, _ = run([body(profile({"seg": "realized"}, email="a@b.co"))], remaining=3)
+    assert pinterest.calls == [] and outcome.failed == {"deadline": 1}
+
+
+def test_failing_audience_creation_does_not_stop_updates_of_other_lists():
+    mappings = FakeMappings(
+        {
+            "new1": AudienceMapping("new1", MappingState.LIST_CREATED, "1"),
+            "new2": AudienceMapping("new2", MappingState.LIST_CREATED, "2"),
+            "seg": ready("seg", "77"),
+        }
+    )
+    pinterest = FakePinterest(
+        lists={"1": set(), "2": set(), "77": set()}, audience_failure=PinterestTransientError("down", status=503)
+    )
+    messages = [body(profile({aid: "realized"}, email=f"{aid}@x.co")) for aid in ("new1", "new2", "seg")]
+    outcome, pinterest, _ = run(messages, pinterest, mappings)
+    assert len(pinterest.patches()) == 3 and outcome.added == 3
+    assert outcome.failed_message_ids(["m1", "m2", "m3"]) == []

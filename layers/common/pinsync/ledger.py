@@ -6,10 +6,11 @@ ever sent for a profile is removed. So, per (audience, hashed identifier), the l
 
 - expands an exit to every identifier the ledger holds for that profile in that audience (:func:`expand_exits`);
 - drops a change older than what the ledger holds (``stale``), and an ADD for someone already in or a REMOVE for
-  someone already out or never sent (``unchanged``), so redeliveries and duplicates cost no Pinterest call
-  (:func:`against_ledger`);
-- records what Pinterest accepted, only after it accepted it (:func:`entries_for`), so a crash in between leads
-  to a harmless re-send, never to a lost change.
+  someone already out (``unchanged``), so redeliveries and duplicates cost no Pinterest call
+  (:func:`against_ledger`). A REMOVE for someone the ledger does not know is sent: the ledger cannot prove they
+  are absent (an ADD may have reached Pinterest just before a crash that kept it from being recorded);
+- records what Pinterest accepted, only after it accepted it (:func:`entries_for`), and the newer time of an
+  unchanged change (:func:`newer_than_ledger`), so that an older change delivered later is recognised as stale.
 
 Only hashes are stored. Pure functions; the DynamoDB adapter is ``pinsync.adapters.ledger``.
 """
@@ -64,19 +65,27 @@ def exit_profiles(changes: Iterable[Change]) -> set[tuple[str, str]]:
 
 
 def expand_exits(changes: Sequence[Change], held: Mapping[tuple[str, str], Sequence[str]]) -> list[Change]:
-    """Add a REMOVE for every held identifier of an exiting profile that the exit message itself did not carry.
+    """Add a REMOVE for every held identifier of an exiting profile, unless the batch already has a change for
+    that identifier at least as new as the exit.
 
-    The added changes share the exit's time and messages, so coalescing and verdicts treat them as its own.
+    The added changes share the exit's time and messages, so coalescing and verdicts treat them as its own: an
+    older ADD of the same identifier in the batch (a late snapshot) is superseded, not left standing.
     """
-    present = {(change.audience_id, change.record) for change in changes}
+    newest: dict[tuple[str, str], datetime] = {}
+    for change in changes:
+        key = (change.audience_id, change.record)
+        if key not in newest or change.qualified_at > newest[key]:
+            newest[key] = change.qualified_at
     expanded = list(changes)
     for change in changes:
         if change.operation is not Operation.REMOVE or change.profile_key is None:
             continue
         for record in held.get((change.audience_id, change.profile_key), ()):
-            if (change.audience_id, record) not in present:
-                present.add((change.audience_id, record))
-                expanded.append(change._replace(record=record, sequence=len(expanded)))
+            key = (change.audience_id, record)
+            if key in newest and newest[key] >= change.qualified_at:
+                continue
+            newest[key] = change.qualified_at
+            expanded.append(change._replace(record=record, sequence=len(expanded)))
     return expanded
 
 
@@ -88,7 +97,8 @@ class LedgerDecision:
 
 
 def against_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, LedgerEntry]) -> LedgerDecision:
-    """Split coalesced changes into those to send, those older than the ledger, and those that change nothing."""
+    """Split coalesced changes into those to send, those older than the ledger, and those that change nothing
+    (the identifier is already in, or already out, as of an entry no newer than the change)."""
     apply: list[Change] = []
     stale: list[Change] = []
     unchanged: list[Change] = []
@@ -96,7 +106,7 @@ def against_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, Ledger
         entry = entries.get((change.audience_id, change.record))
         wants_in = change.operation is Operation.ADD
         if entry is None:
-            (apply if wants_in else unchanged).append(change)  # a REMOVE for someone never sent changes nothing
+            apply.append(change)  # unknown: an ADD is new, a REMOVE is sent because absence cannot be proven
         elif change.qualified_at < entry.qualified_at:
             stale.append(change)
         elif entry.member == wants_in:
@@ -104,6 +114,17 @@ def against_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, Ledger
         else:
             apply.append(change)
     return LedgerDecision(apply=apply, stale=stale, unchanged=unchanged)
+
+
+def newer_than_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, LedgerEntry]) -> list[Change]:
+    """The unchanged changes that are newer than their entry: recording their time (no Pinterest call needed)
+    makes an older change that SQS delivers later stale instead of applying it."""
+    return [
+        change
+        for change in changes
+        if (entry := entries.get((change.audience_id, change.record))) is not None
+        and change.qualified_at > entry.qualified_at
+    ]
 
 
 def entries_for(applied: Iterable[Change]) -> list[LedgerEntry]:

@@ -34,6 +34,7 @@ from pinsync.ledger import (
     entries_for,
     exit_profiles,
     expand_exits,
+    newer_than_ledger,
 )
 from pinsync.membership import ActivationRule, Change, Extraction, coalesce, extract_changes
 from pinsync.observability import logger
@@ -114,14 +115,23 @@ class AudienceSync:
         if coalesced.folded:
             outcome.skipped[SKIPPED_COALESCED] += coalesced.folded
         candidates = coalesced.changes
+        refreshed: list[Change] = []  # unchanged, but newer than the ledger: their time is recorded
         if self._ledger is not None and candidates:
-            decision = against_ledger(candidates, self._ledger.entries((c.audience_id, c.record) for c in candidates))
+            entries = self._ledger.entries((c.audience_id, c.record) for c in candidates)
+            decision = against_ledger(candidates, entries)
             outcome.exclude(decision.stale, EXCLUDED_STALE)
             outcome.skip(decision.unchanged, SKIPPED_UNCHANGED)
+            refreshed = newer_than_ledger(decision.unchanged, entries)
             candidates = decision.apply
-        if not candidates:
-            return outcome
+        if candidates:
+            self._apply(candidates, outcome)
+        if self._ledger is not None and (self._applied or refreshed):
+            # Only after Pinterest accepted: a crash before this line means a re-send on redelivery.
+            self._ledger.record(entries_for([*self._applied, *refreshed]))
+        return outcome
 
+    def _apply(self, candidates: list[Change], outcome: RunOutcome) -> None:
+        """Plan per customer list, create the lists that are missing, send."""
         mappings = self._mappings.get_mappings({change.audience_id for change in candidates})
         list_ids = {aid: m.customer_list_id for aid, m in mappings.items() if m.customer_list_id is not None}
         work = plan(candidates, list_ids, self._options.max_records)
@@ -135,10 +145,6 @@ class AudienceSync:
                 self._ensure_audience(mapping.audience_id, mapping.customer_list_id, mapping)
         for request in requests:
             self._send(request, outcome)
-        if self._ledger is not None and self._applied:
-            # Only after Pinterest accepted: a crash before this line means a harmless re-send on redelivery.
-            self._ledger.record(entries_for(self._applied))
-        return outcome
 
     def _extract(self, messages: Sequence[InboundMessage], outcome: RunOutcome) -> Extraction:
         extraction = Extraction()
@@ -182,29 +188,32 @@ class AudienceSync:
         if self._outage is not None:
             outcome.fail(adds, self._outage.reason)
             return []
+        if not self._deadline.allows(MIN_CALL_SECONDS):
+            outcome.fail(adds, FAILED_DEADLINE)
+            return []
         if not self._mappings.claim_creation(audience_id, self._owner, self._clock(), self._options.creation_lease):
             logger.info("Customer list creation is in progress elsewhere", extra={"audience_id": audience_id})
             outcome.fail(adds, FAILED_CREATION_IN_PROGRESS)
             return []
         name = self._options.list_name(audience_id, mapping)
+        pending = list(adds)  # neither sent nor excluded yet: what a failure fails
         try:
             customer_list_id = self._pinterest.find_customer_list(name)
-            remaining = adds
             if customer_list_id is None:
                 try:
-                    customer_list_id, remaining = self._create_with_first_records(name, adds, outcome)
+                    customer_list_id = self._create_with_first_records(name, pending, outcome)
                 except PinterestTransientError as error:
                     if isinstance(error, PinterestRateLimitedError):
                         raise  # refused before it was applied: nothing can exist
                     # A timeout or 5xx may hide a list Pinterest created anyway: keep the lease until it expires,
                     # so that the next attempt finds that list by name instead of creating a second one.
-                    self._creation_failed(audience_id, adds, outcome, error, keep_lease=True)
+                    self._creation_failed(audience_id, pending, outcome, error, keep_lease=True)
                     return []
             if customer_list_id is None:
                 self._mappings.release_claim(audience_id, self._owner)
                 return []
         except PinterestError as error:
-            self._creation_failed(audience_id, adds, outcome, error, keep_lease=False)
+            self._creation_failed(audience_id, pending, outcome, error, keep_lease=False)
             return []
         except BaseException:
             self._mappings.release_claim(audience_id, self._owner)  # never leave the lease to block the retry
@@ -212,7 +221,7 @@ class AudienceSync:
         self._mappings.record_customer_list(audience_id, customer_list_id, self._owner)
         logger.info("Customer list ready", extra={"audience_id": audience_id, "customer_list_id": customer_list_id})
         self._ensure_audience(audience_id, customer_list_id, mapping)
-        return requests_for_list(customer_list_id, remaining, self._options.max_records)
+        return requests_for_list(customer_list_id, pending, self._options.max_records)
 
     def _creation_failed(
         self, audience_id: str, adds: list[Change], outcome: RunOutcome, error: PinterestError, *, keep_lease: bool
@@ -226,32 +235,53 @@ class AudienceSync:
             extra={"audience_id": audience_id, "reason": error.reason, "lease_kept": keep_lease},
         )
 
-    def _create_with_first_records(
-        self, name: str, adds: list[Change], outcome: RunOutcome
-    ) -> tuple[str | None, list[Change]]:
-        """POST the list with the first chunk; a rejected chunk is halved until the bad record is excluded."""
-        candidates = list(adds)
-        size = min(self._options.max_records, len(candidates))
-        while candidates:
-            chunk = candidates[:size]
+    def _create_with_first_records(self, name: str, pending: list[Change], outcome: RunOutcome) -> str | None:
+        """POST the list with the first chunk of ``pending``; what is sent or excluded leaves ``pending``.
+
+        A rejected chunk is halved. A record rejected on its own may be bad, or the refusal may be the list's (its
+        name, say): the next record is then tried alone. If Pinterest accepts it, the first record was bad and is
+        excluded; if it refuses it too, the refusal is the list's and is raised, so no record is excluded for it.
+        """
+        suspect: tuple[Change, PinterestRejectedError] | None = None
+        size = min(self._options.max_records, len(pending))
+        while pending:
+            if not self._deadline.allows(MIN_CALL_SECONDS):
+                if suspect is not None:
+                    pending.insert(0, suspect[0])
+                outcome.fail(pending, FAILED_DEADLINE)
+                pending.clear()
+                return None
+            chunk = pending[:size]
             try:
                 customer_list_id = self._pinterest.create_customer_list(name, [c.record for c in chunk])
             except PinterestRejectedError as error:
                 if len(chunk) > 1:
                     size = len(chunk) // 2
                     continue
-                outcome.exclude(chunk, exclusion_reason(error))
-                candidates = candidates[1:]
-                size = min(self._options.max_records, len(candidates))
+                if suspect is not None:
+                    pending.insert(0, suspect[0])
+                    raise
+                suspect = (pending.pop(0), error)
+                size = 1
                 continue
+            except PinterestError:
+                if suspect is not None:  # undecided: it fails (and is retried) with the rest
+                    pending.insert(0, suspect[0])
+                raise
+            if suspect is not None:
+                outcome.exclude([suspect[0]], exclusion_reason(suspect[1]))
             outcome.customer_lists_created += 1
+            self._consecutive_failures = 0
             self._sent(chunk, outcome)
-            return customer_list_id, candidates[len(chunk) :]
-        return None, []
+            del pending[: len(chunk)]
+            return customer_list_id
+        if suspect is not None:  # it was the last record: nothing tells the list's fault from the record's
+            outcome.exclude([suspect[0]], exclusion_reason(suspect[1]))
+        return None
 
     def _ensure_audience(self, audience_id: str, customer_list_id: str, mapping: AudienceMapping | None) -> None:
         """Create the CUSTOMER_LIST audience for a list. A failure leaves the list usable and is retried later."""
-        if self._outage is not None:
+        if self._outage is not None or not self._deadline.allows(MIN_CALL_SECONDS):
             return
         name = self._options.list_name(audience_id, mapping)
         try:
@@ -259,7 +289,9 @@ class AudienceSync:
                 name, customer_list_id
             )
         except PinterestError as error:
-            self._note_outage(error)
+            if isinstance(error, PinterestAuthError):
+                self._note_outage(error)  # the token is refused: nothing else will work either
+            # Otherwise not an outage signal: the audience API failing says nothing about the lists' updates.
             logger.warning(
                 "Pinterest audience creation failed; will retry on the next batch for this audience",
                 extra={"audience_id": audience_id, "reason": error.reason},
