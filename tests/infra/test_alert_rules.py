@@ -10,14 +10,20 @@ exists, anything-but and ``$or``), cross-checked against moto's internal matcher
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from moto.events.models import EventPattern
+from pinsync.adapters.alert_state import alert_key
+from pinsync.adapters.state import ACTIVATIONS_KEY, audience_key
 from pinsync.alerts import ALARM_PURPOSES, ALL_ALERT_TYPES
 from pinsync.alerts_wiring import AlertSettings
 
@@ -28,6 +34,7 @@ SAMPLES = REPO_ROOT / "events" / "alerts"
 PINSYNC_PACKAGE = REPO_ROOT / "layers" / "common" / "pinsync"
 ALERT_FUNCTION = "DataflowAlertsFunction"
 STACK_NAME = "pinsync"  # samconfig.toml stack_name; the samples' alarm names use it
+OTHER_STACK_NAME = "pinsync-eu"  # a second stack in the same account and Region, whose names start with "pinsync-"
 PSEUDO = {"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
           "AWS::Partition": "aws"}  # fmt: skip
 PARAMETER_VALUES = {"DestinationName": "pinsync", "AdAccountId": "123"}
@@ -88,10 +95,11 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
 # ------------------------------------------------------------------------------------------------ template reading
 
 
-def resolve(value: Any, template: Template) -> Any:
+def resolve(value: Any, template: Template, stack_name: str = STACK_NAME) -> Any:
     """Resolve Ref / Fn::Sub / Fn::GetAtt of parameters and pseudo-parameters to literal values."""
     defaults = {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
     known = {**{k: str(v) for k, v in defaults.items() if v is not None}, **PARAMETER_VALUES, **PSEUDO}
+    known["AWS::StackName"] = stack_name
     if isinstance(value, dict) and len(value) == 1:
         (function, argument), *_ = value.items()
         if function == "Ref":
@@ -100,9 +108,9 @@ def resolve(value: Any, template: Template) -> Any:
             text = argument if isinstance(argument, str) else argument[0]
             return re.sub(r"\$\{([^}!]+)\}", lambda m: known.get(m.group(1), f"<{m.group(1)}>"), text)
     if isinstance(value, dict):
-        return {key: resolve(item, template) for key, item in value.items()}
+        return {key: resolve(item, template, stack_name) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, template) for item in value]
+        return [resolve(item, template, stack_name) for item in value]
     return value
 
 
@@ -280,6 +288,43 @@ def test_alarms_are_named_for_the_alert_function(cfn_template: Template) -> None
     assert pattern["detail"]["alarmName"] == [{"prefix": f"{STACK_NAME}-"}]
 
 
+def alarm_names(template: Template, stack_name: str = STACK_NAME) -> set[str]:
+    return {
+        resolve(props(alarm)["AlarmName"], template, stack_name)
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_every_template_alarm_purpose_is_known_to_the_alert_function(cfn_template: Template) -> None:
+    # The function ignores an alarm whose purpose it does not know (another stack's): a template alarm missing from
+    # ALARM_PURPOSES would never alert.
+    purposes = {name.removeprefix(f"{STACK_NAME}-") for name in alarm_names(cfn_template)}
+
+    assert purposes == set(ALARM_PURPOSES)
+
+
+def test_no_alarm_purpose_can_be_another_stacks_alarm() -> None:
+    # Stack "pinsync-eu"'s alarm "pinsync-eu-<purpose>" reaches stack "pinsync" with the purpose "eu-<purpose>": it
+    # could only pass for one of pinsync's own if a purpose ended with "-" and another purpose.
+    assert [(p, q) for p in ALARM_PURPOSES for q in ALARM_PURPOSES if p.endswith(f"-{q}")] == []
+
+
+@pytest.mark.parametrize("state", ["ALARM", "OK"])
+def test_alarms_of_a_stack_sharing_the_prefix_are_delivered_but_ignored(state: str, cfn_template: Template) -> None:
+    from pinsync.alert_models import parse_alert_event
+    from pinsync.alerts import AlertContext, Ignored, classify
+
+    ctx = AlertContext(destination_name="pinsync", stack_name=STACK_NAME)
+    pattern = rule_patterns(cfn_template)["AlarmStateChangeRule"]
+    for name in sorted(alarm_names(cfn_template, OTHER_STACK_NAME)):
+        event = _variant("alarm-dead-letter-queue.json", ["detail", "alarmName"], name)
+        event["detail"]["state"]["value"] = state
+        event["detail"]["previousState"]["value"] = "OK" if state == "ALARM" else "ALARM"
+
+        assert matches(pattern, event), name  # EventBridge delivers it: "pinsync-eu-..." starts with "pinsync-"
+        assert classify(parse_alert_event(event), ctx) == [Ignored("other_stack_alarm")], name  # type: ignore[arg-type]
+
+
 def test_alarm_thresholds(cfn_template: Template) -> None:
     alarms = {
         props(a)["AlarmName"]["Fn::Sub"]: props(a)
@@ -342,55 +387,86 @@ def code_metric_names() -> set[str]:
     return names
 
 
-def dashboard(template: Template) -> dict[str, Any]:
-    body = props(template["Resources"]["DataflowDashboard"])["DashboardBody"]
-    text = re.sub(r"\$\{[^}]+\}", "0", body["Fn::Sub"])  # every substitution is a name or a number
+def dashboard(template: Template, stack_name: str = STACK_NAME) -> dict[str, Any]:
+    body = props(template["Resources"]["DataflowDashboard"])["DashboardBody"]["Fn::Sub"]
+    text = body.replace("${AWS::StackName}", stack_name)
+    text = re.sub(r"\$\{[^}]+\}", "0", text)  # every other substitution is a name or a number
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
-def template_pinsync_metrics(template: Template) -> list[tuple[str, tuple[str, ...], str]]:
-    """(metric name, dimension names, where) for every Pinsync metric the dashboard and alarms read."""
-    used: list[tuple[str, tuple[str, ...], str]] = []
-    for widget in dashboard(template)["widgets"]:
+# (metric name, dimension names, value of the service dimension, where)
+TemplateMetric = tuple[str, tuple[str, ...], str | None, str]
+
+
+def template_pinsync_metrics(template: Template, stack_name: str = STACK_NAME) -> list[TemplateMetric]:
+    """Every Pinsync metric the dashboard and alarms of a stack named ``stack_name`` read, with the service they
+    filter on (None: a SEARCH that does not restrict the service, so it would also graph other stacks' metrics)."""
+    used: list[TemplateMetric] = []
+    for widget in dashboard(template, stack_name)["widgets"]:
         for entry in widget.get("properties", {}).get("metrics", []):
             if isinstance(entry[0], dict):
-                for dims, name in re.findall(r"\{Pinsync,([^}]*)\} MetricName=\\?\"(\w+)", entry[0]["expression"]):
-                    used.append((name, tuple(sorted(d.strip() for d in dims.split(","))), "dashboard SEARCH"))
+                expression = entry[0]["expression"]
+                service = re.search(r'service="([^"]*)"', expression)
+                for dims, name in re.findall(r'\{Pinsync,([^}]*)\} MetricName="(\w+)"', expression):
+                    dimensions = tuple(sorted(d.strip() for d in dims.split(",")))
+                    used.append((name, dimensions, service and service.group(1), "dashboard SEARCH"))
             elif entry[0] == "Pinsync":
                 fields = [item for item in entry[1:] if not isinstance(item, dict)]
                 name, dims = fields[0], fields[1:]
-                assert dims == ["service", "pinsync"], f"{name}: dashboard dimensions {dims}"
-                used.append((name, ("service",), "dashboard"))
+                assert dims[::2] == ["service"], f"{name}: dashboard dimensions {dims}"
+                used.append((name, ("service",), dims[1], "dashboard"))
     for alarm_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
         if props(alarm).get("Namespace") == "Pinsync":
-            dims = props(alarm).get("Dimensions", [])
-            assert [(d["Name"], d["Value"]) for d in dims] == [("service", "pinsync")], f"{alarm_id}: {dims}"
-            used.append((props(alarm)["MetricName"], ("service",), alarm_id))
+            dims = resolve(props(alarm).get("Dimensions", []), template, stack_name)
+            assert [d["Name"] for d in dims] == ["service"], f"{alarm_id}: {dims}"
+            used.append((props(alarm)["MetricName"], ("service",), dims[0]["Value"], alarm_id))
     return used
 
 
-def emitted_emf(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, tuple[str, ...]]]:
-    """(namespace, metric, dimension names) of the EMF lines the sync report really prints."""
-    from pinsync.observability import metrics
-    from pinsync.outcome import RunOutcome
-    from pinsync.report import record_metrics
+def powertools_environment(template: Template, function_id: str, stack_name: str) -> dict[str, str]:
+    """The POWERTOOLS_* variables a function of a stack named ``stack_name`` runs with (Globals included)."""
+    variables = props(template["Resources"][function_id])["Environment"]["Variables"]
+    return {
+        name: str(resolve(value, template, stack_name))
+        for name, value in variables.items()
+        if name.startswith("POWERTOOLS_")
+    }
 
-    outcome = RunOutcome(messages_received=2, profiles_received=2, added=1)
-    outcome.excluded["invalid_identity"] += 1
-    outcome.failed["rate_limited"] += 1
-    capsys.readouterr()
-    record_metrics(outcome)
-    metrics.flush_metrics()
+
+_EMIT_RUN_METRICS = """
+from pinsync.observability import metrics
+from pinsync.outcome import RunOutcome
+from pinsync.report import record_metrics
+
+outcome = RunOutcome(messages_received=2, profiles_received=2, added=1)
+outcome.excluded["invalid_identity"] += 1
+outcome.failed["rate_limited"] += 1
+record_metrics(outcome)
+metrics.flush_metrics()
+"""
+
+
+def emitted_emf(environment: dict[str, str]) -> set[tuple[str, str, tuple[str, ...], str | None]]:
+    """(namespace, metric, dimension names, service) of the EMF lines the sync report really prints, in a fresh
+    interpreter with ``environment`` (the code reads POWERTOOLS_SERVICE_NAME when it is imported, as in Lambda)."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("POWERTOOLS_")}
+    printed = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", _EMIT_RUN_METRICS],
+        env={**inherited, "POWERTOOLS_TRACE_DISABLED": "true", **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     found = set()
-    for line in capsys.readouterr().out.splitlines():
+    for line in printed.splitlines():
         document = json.loads(line)
         for directive in document["_aws"]["CloudWatchMetrics"]:
             for dimension_set in directive["Dimensions"]:
                 for metric in directive["Metrics"]:
-                    found.add((directive["Namespace"], metric["Name"], tuple(sorted(dimension_set))))
-                    if "service" in dimension_set:
-                        assert document["service"] == "pinsync"
+                    service = document.get("service") if "service" in dimension_set else None
+                    found.add((directive["Namespace"], metric["Name"], tuple(sorted(dimension_set)), service))
     return found
 
 
@@ -400,12 +476,12 @@ def test_every_pinsync_metric_in_the_template_is_emitted_by_the_code(cfn_templat
 
     assert defined >= ROTATION_METRICS
     assert {"PinterestRateLimited", "PinterestLatency", "AlertEventsUnrecognized"} <= defined
-    unknown = sorted({f"{name} ({where})" for name, _, where in used if name not in defined})
+    unknown = sorted({f"{name} ({where})" for name, _, _, where in used if name not in defined})
     assert unknown == []
 
 
 def test_dashboard_covers_the_dataflow(cfn_template: Template) -> None:
-    names = {name for name, _, _ in template_pinsync_metrics(cfn_template)}
+    names = {name for name, _, _, _ in template_pinsync_metrics(cfn_template)}
 
     assert {
         "ProfilesReceived", "IdentitiesAdded", "IdentitiesRemoved", "IdentitiesExcluded", "IdentitiesFailed",
@@ -425,34 +501,45 @@ def test_dashboard_covers_the_dataflow(cfn_template: Template) -> None:
     assert sorted(latency) == ["p50", "p99"]
 
 
-@pytest.mark.parametrize("service_variable", [None, "pinsync"], ids=["no-service-variable", "as-in-lambda"])
-def test_namespace_and_dimensions_match_the_emf_the_code_prints(
-    cfn_template: Template,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    service_variable: str | None,
-) -> None:
-    # The template sets POWERTOOLS_SERVICE_NAME, which changes the dimensions powertools adds by itself.
-    if service_variable is None:
-        monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
-    else:
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service_variable)
-    emitted = emitted_emf(capsys)
-    report_names = {name for _, name, _ in emitted}
+@pytest.mark.parametrize("stack_name", [STACK_NAME, OTHER_STACK_NAME])
+def test_namespace_and_dimensions_match_the_emf_the_code_prints(cfn_template: Template, stack_name: str) -> None:
+    # Two stacks in one account and Region: each stack's dashboard and alarms read the metrics its own functions
+    # emit (the service dimension is per stack), never the other's.
+    emitted = emitted_emf(powertools_environment(cfn_template, "AudienceSyncFunction", stack_name))
+    report_names = {name for _, name, _, _ in emitted}
+    used = template_pinsync_metrics(cfn_template, stack_name)
 
-    for name, dims, where in template_pinsync_metrics(cfn_template):
+    assert {service for *_, service in emitted} == {stack_name}
+    misread = sorted({f"{name} ({where}): {service}" for name, _, service, where in used if service != stack_name})
+    assert misread == [], "reads another stack's service"
+    for name, dims, service, where in used:
         if name in report_names:
-            assert ("Pinsync", name, dims) in emitted, f"{name} {dims} read by {where} is not emitted that way"
-    assert ("Pinsync", "IdentitiesExcluded", ("Reason", "service")) in emitted
-    assert ("Pinsync", "ProfilesReceived", ("service",)) in emitted
+            assert ("Pinsync", name, dims, service) in emitted, f"{name} {dims} read by {where} is not emitted that way"
+    assert ("Pinsync", "IdentitiesExcluded", ("Reason", "service"), stack_name) in emitted
+    assert ("Pinsync", "ProfilesReceived", ("service",), stack_name) in emitted
 
 
-def test_globals_set_the_namespace_the_code_uses(sam_template: Template) -> None:
-    from pinsync.observability import METRICS_NAMESPACE, SERVICE
+def test_every_function_gets_the_same_per_stack_service(cfn_template: Template) -> None:
+    # The rotation and alert functions' metrics (token days left, alerts) are read with the same service filter.
+    services = {
+        function_id: powertools_environment(cfn_template, function_id, OTHER_STACK_NAME)["POWERTOOLS_SERVICE_NAME"]
+        for function_id in resources_of_type(cfn_template, "AWS::Lambda::Function")
+    }
+
+    assert set(services.values()) == {OTHER_STACK_NAME}, services
+
+
+def test_service_is_pinsync_without_the_variable() -> None:
+    # Local runs and tests set no POWERTOOLS_SERVICE_NAME.
+    assert {service for *_, service in emitted_emf({})} == {"pinsync"}
+
+
+def test_globals_set_the_namespace_the_code_uses_and_a_service_per_stack(sam_template: Template) -> None:
+    from pinsync.observability import METRICS_NAMESPACE
 
     variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    assert (variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]) == (
-        METRICS_NAMESPACE, SERVICE)  # fmt: skip
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
 
 
 # ------------------------------------------------------------------------------------------------ topic and function
@@ -495,8 +582,11 @@ def test_alert_function_role_is_least_privilege(cfn_template: Template) -> None:
         and referenced_id(plain["PublishAlerts"]["Resource"]) == "AlertTopic"
     )
     assert set(plain["AlertSuppressionState"]["Action"]) == {
-        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}  # fmt: skip
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}  # fmt: skip
     assert plain["AlertSuppressionState"]["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+    # Open alerts only: not the audience mappings or the membership ledger that share the table.
+    assert plain["AlertSuppressionState"]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ALERT#*"]}}  # fmt: skip
     assert plain["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": ["DataflowAlertsLogGroup", "Arn"]}
     condition, granted, otherwise = webhook["Fn::If"]
     assert condition == "HasAlertWebhook" and otherwise == {"Ref": "AWS::NoValue"}
@@ -506,6 +596,22 @@ def test_alert_function_role_is_least_privilege(cfn_template: Template) -> None:
     )
     wildcard = [s["Sid"] for s in statements if s.get("Resource") == "*"]
     assert wildcard == ["WriteTraces"]
+
+
+def test_alert_role_grants_the_calls_and_keys_of_the_alert_state(cfn_template: Template) -> None:
+    statements = props(cfn_template["Resources"]["DataflowAlertsFunctionRole"])["Policies"][0]["PolicyDocument"]
+    (table,) = [s for s in statements["Statement"] if s.get("Sid") == "AlertSuppressionState"]
+    source = (PINSYNC_PACKAGE / "adapters" / "alert_state.py").read_text()
+    called = {
+        "dynamodb:" + "".join(word.title() for word in method.split("_"))
+        for method in re.findall(r"self\._client\.(\w+)\(", source)
+    }
+    key_patterns = table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+    assert called == set(table["Action"])
+    assert any(fnmatch.fnmatchcase(alert_key("alarm:pinsync-queue-delay")["pk"]["S"], p) for p in key_patterns)
+    others = (audience_key("a1")["pk"], ACTIVATIONS_KEY["pk"], "LEDGER#a1#0", "PROFILE#a1#p1")  # mappings, ledger
+    assert not [key for key in others for p in key_patterns if fnmatch.fnmatchcase(key, p)]
 
 
 def test_outputs_name_the_topic_and_the_dashboard(sam_template: Template) -> None:
@@ -543,4 +649,22 @@ def test_metric_check_has_teeth(sam_template: Template) -> None:
 
     used = template_pinsync_metrics(translate_template(broken))
 
-    assert "PinterestThrottled" in {name for name, _, _ in used} - code_metric_names()
+    assert "PinterestThrottled" in {name for name, _, _, _ in used} - code_metric_names()
+
+
+def test_service_check_has_teeth(sam_template: Template) -> None:
+    import copy
+
+    from tests.infra.sam_translate import translate_template
+
+    broken = copy.deepcopy(sam_template)
+    body = broken["Resources"]["DataflowDashboard"]["Properties"]["DashboardBody"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace('"ProfilesReceived", "service", "${AWS::StackName}"',
+                                              '"ProfilesReceived", "service", "pinsync"')  # fmt: skip
+    body["Fn::Sub"] = body["Fn::Sub"].replace(r'MetricName=\"IdentitiesExcluded\" service=\"${AWS::StackName}\"',
+                                              r'MetricName=\"IdentitiesExcluded\"')  # fmt: skip
+
+    used = template_pinsync_metrics(translate_template(broken), OTHER_STACK_NAME)
+
+    assert ("ProfilesReceived", ("service",), "pinsync", "dashboard") in used
+    assert ("IdentitiesExcluded", ("Reason", "service"), None, "dashboard SEARCH") in used

@@ -102,9 +102,10 @@ TOKEN_FIELDS = frozenset(
 
 SQS_MAX_BATCHING_WINDOW = 300  # seconds, the AWS maximum
 
-# IAM of the sync function: service -> actions it may be granted (no wildcards).
+# IAM of the sync function: service -> actions it may be granted (no wildcards). DynamoDB: the calls of its mapping
+# store and ledger (PutItem is only the CLI's `audiences activate --customer-list-id`, which is not the function).
 ALLOWED_ACTIONS = {
-    "dynamodb": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem"},
+    "dynamodb": {"GetItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem"},
     "secretsmanager": {"GetSecretValue"},
     "events": {"PutEvents"},
     "sqs": {"ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"},
@@ -114,7 +115,10 @@ ALLOWED_ACTIONS = {
 # Actions without which the function cannot run (event source mapping, logs, token, mappings, events).
 REQUIRED_ACTIONS = {
     "dynamodb:GetItem",
-    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
     "secretsmanager:GetSecretValue",
     "events:PutEvents",
     "sqs:ReceiveMessage",
@@ -469,6 +473,12 @@ BREAKAGES: list[tuple[str, Callable[[Template], object], Check, str]] = [
      check_sync_function_iam, "dynamodb:GetItem on *"),
     ("table-wildcard-action", lambda t: _sync_statement(t, "ReadWriteStateTable").update(Action="dynamodb:*"),
      check_sync_function_iam, "action dynamodb:* is not needed"),
+    ("table-put-item", lambda t: _sync_statement(t, "ReadWriteStateTable")["Action"].append("dynamodb:PutItem"),
+     check_sync_function_iam, "action dynamodb:PutItem is not needed"),
+    ("table-delete-item", lambda t: _sync_statement(t, "ReadWriteStateTable")["Action"].append("dynamodb:DeleteItem"),
+     check_sync_function_iam, "action dynamodb:DeleteItem is not needed"),
+    ("no-ledger-query", lambda t: _sync_statement(t, "ReadWriteStateTable")["Action"].remove("dynamodb:Query"),
+     check_sync_function_iam, "dynamodb:Query is missing"),
     ("secret-of-another-stack", lambda t: _sync_statement(t, "ReadPinterestToken").update(
         Resource="arn:aws:secretsmanager:us-east-1:111111111111:secret:other"),
      check_sync_function_iam, "secretsmanager:GetSecretValue on arn:aws:secretsmanager"),
@@ -573,6 +583,40 @@ def test_parameter_exists_with_its_default(name: str, default: object, sam_templ
 
 def test_ad_account_id_must_be_digits(sam_template: Template) -> None:
     assert sam_template["Parameters"]["AdAccountId"]["AllowedPattern"] == r"^\d{1,18}$"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "admitted"),
+    [
+        ("AlertWebhookSecretArn", "", True),
+        ("AlertWebhookSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:pinsync/slack-a1B2c3", True),
+        ("AlertWebhookSecretArn", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:hook-ABCDEF", True),
+        # A partial ARN (no "-" and the 6 characters Secrets Manager appends) matches no Resource of the policy.
+        ("AlertWebhookSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:pinsync/slack", False),
+        ("AlertWebhookSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook", False),
+        ("AlertWebhookSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-a1B2c3*", False),
+        ("AlertWebhookSecretArn", "pinsync/slack-a1B2c3", False),
+        ("RotationSchedule", "rate(7 days)", True),
+        ("RotationSchedule", "rate(1 day)", True),
+        ("RotationSchedule", "rate(25 days)", True),
+        ("RotationSchedule", "cron(0 3 ? * MON *)", True),
+        # Secrets Manager rotates at most every 4 hours; the access token lives 30 days.
+        ("RotationSchedule", "rate(2 hours)", False),
+        ("RotationSchedule", "rate(12 hours)", False),
+        ("RotationSchedule", "rate(26 days)", False),
+        ("RotationSchedule", "rate(45 days)", False),
+        ("RotationSchedule", "rate(0 days)", False),
+        ("RotationSchedule", "rate(07 days)", False),
+        ("RotationSchedule", "rate(1 days)", False),
+        ("RotationSchedule", "rate(7 day)", False),
+        ("RotationSchedule", "rate(7 days) ", False),
+    ],
+)
+def test_parameter_pattern(parameter: str, value: str, admitted: bool, sam_template: Template) -> None:
+    pattern = sam_template["Parameters"][parameter]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is admitted
+    assert re.fullmatch(pattern, str(sam_template["Parameters"][parameter]["Default"]))
 
 
 def test_log_retention_offers_exactly_the_cloudwatch_values(sam_template: Template) -> None:

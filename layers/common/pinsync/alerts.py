@@ -229,9 +229,11 @@ def classify(event: AlertEvent, ctx: AlertContext) -> list[Decision]:
 def _classify_alarm(event: AlarmStateChangeEvent, ctx: AlertContext) -> Decision:
     detail = event.detail
     name = detail.alarm_name
-    if not name.startswith(ctx.alarm_prefix):
-        return Ignored("other_stack_alarm")
     purpose = name.removeprefix(ctx.alarm_prefix)
+    # The rule matches the "<stack>-" prefix, which the alarms of a stack named "<stack>-eu" share: only the purposes
+    # of this template's alarms are this stack's.
+    if not name.startswith(ctx.alarm_prefix) or purpose not in ALARM_PURPOSES:
+        return Ignored("other_stack_alarm")
     key = TOKEN_ROTATION_KEY if purpose == "token-rotation-failed" else f"alarm:{name}"
     region = event.region
     links = (("Alarm", alarm_url(region, name)), *_dashboard_link(region, ctx))
@@ -243,7 +245,7 @@ def _classify_alarm(event: AlarmStateChangeEvent, ctx: AlertContext) -> Decision
         return Recovery(key, name, _sentence(detail.state.reason), detail.state.timestamp, links)
     if state != "ALARM":
         return Ignored("insufficient_data")
-    alert_type, severity = ALARM_PURPOSES.get(purpose, (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING))
+    alert_type, severity = ALARM_PURPOSES[purpose]
     latest = _latest(detail.state.recent_datapoints())
     base = Alert(
         alert_type=alert_type,

@@ -17,7 +17,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-SERVICE = "pinsync"
+# The service dimension of every metric (and the service key of every log record). template.yaml sets
+# POWERTOOLS_SERVICE_NAME to the stack name, so that two stacks in one account and Region, whose metrics share the
+# namespace, keep them apart; "pinsync" where it is not set (local runs, tests).
+SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME") or "pinsync"
 METRICS_NAMESPACE = "Pinsync"
 
 _SENSITIVE = re.compile(
@@ -91,7 +94,7 @@ def quiet_sdk_loggers() -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
 
 
-logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", SERVICE), logger_handler=_CurrentStdoutHandler())
+logger = Logger(service=SERVICE, logger_handler=_CurrentStdoutHandler())
 logger.addFilter(RedactingFilter())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)

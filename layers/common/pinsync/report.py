@@ -57,8 +57,8 @@ def record_metrics(outcome: RunOutcome) -> None:
 
 
 def _by_reason(name: str, counts: Mapping[str, int]) -> None:
-    # service is set explicitly: single_metric adds it on its own only when POWERTOOLS_SERVICE_NAME is set, and
-    # the dashboard's SEARCH matches one exact dimension set.
+    # service is set explicitly, to the value ``metrics`` uses (the stack name in Lambda): single_metric adds it on
+    # its own only when POWERTOOLS_SERVICE_NAME is set, and the dashboard's SEARCH matches one exact dimension set.
     for reason, value in counts.items():
         with single_metric(
             name=name,
