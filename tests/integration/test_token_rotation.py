@@ -455,3 +455,28 @@ def test_sync_rereads_the_secret_once_after_a_rotation_between_invocations(sync_
     assert statuses[-1] == 200
     [customer_list] = emulator.state.customer_lists()
     assert len(emulator.state.members(customer_list["id"])) == 2
+
+
+@pytest.mark.parametrize("connected", [True, False], ids=["connected", "never-connected"])
+@pytest.mark.parametrize("pending_value", [None, '{"status": "not-connected"}'], ids=["empty", "placeholder"])
+def test_secrets_managers_configuration_test_alone_passes_without_a_failure(
+    rotation: Rotation, emulator, capsys, connected, pending_value
+):
+    """RotateImmediately false (on deploy, or a new schedule): Secrets Manager runs testSecret alone, on a pending
+    version createSecret never filled. That must not count as a failed rotation (no alert after every deploy)."""
+    sm = rotation.client("secretsmanager")
+    if not connected:
+        sm.put_secret_value(SecretId=rotation.secret_arn, SecretString='{"status": "not-connected"}')
+    token = rotation.start()
+    if pending_value is not None:
+        sm.put_secret_value(
+            SecretId=rotation.secret_arn, ClientRequestToken=token, SecretString=pending_value,
+            VersionStages=[AWSPENDING],
+        )  # fmt: skip
+    capsys.readouterr()
+
+    assert rotation.step("testSecret", token) == {"step": "testSecret", "outcome": "skipped"}
+
+    assert token_calls(emulator) == 0
+    assert "TokenRotationFailures" not in capsys.readouterr().out
+    assert [e["detail"]["outcome"] for e in rotation.events()] == ["skipped"]

@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_serializer, field_validator
 
+# The token secret's value until `pinsync connect` (template.yaml: {"status": "not-connected"}).
+NOT_CONNECTED_STATUS = "not-connected"
+
 DEFAULT_SCOPE = "ads:read,ads:write"
 
 
