@@ -322,12 +322,14 @@ def test_test_step_failure_keeps_current_and_the_pending_value(failure, expected
     assert secrets.value_at(AWSCURRENT).access_token.get_secret_value() == "pina_new1"
 
 
-def test_test_before_create_is_refused():
+def test_test_before_create_is_secrets_managers_configuration_test_and_is_skipped():
+    # Only Secrets Manager's test of the rotation configuration (RotateImmediately false) runs testSecret on a
+    # version createSecret never filled: nothing to check, and no failure to report.
     use_case, _, _, account = rotation()
 
-    with pytest.raises(RotationStateError, match="createSecret did not complete"):
-        use_case.run(RotationStep.TEST, SECRET, TOKEN)
+    result = use_case.run(RotationStep.TEST, SECRET, TOKEN)
 
+    assert (result.step, result.changed) == (RotationStep.TEST, False)
     assert account.checked == []
 
 
