@@ -163,6 +163,17 @@ def test_token_expiry_alarm_reports_days_left() -> None:
     assert "pinsync connect" in alert.next_step
 
 
+def test_lost_alerts_alarm_says_alerts_may_be_missing() -> None:
+    event = sample("alarm-dead-letter-queue.json")
+    event["detail"]["alarmName"] = "pinsync-lost-alerts"
+
+    (alert,) = alerts_of(event)
+
+    assert "may have been lost" in alert.title and "alert function's logs" in alert.next_step
+    assert (alert.alert_type, alert.severity) == (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING)
+    assert alert.key == "alarm:pinsync-lost-alerts"
+
+
 # -- alarm transitions --------------------------------------------------------------------------------------------
 
 

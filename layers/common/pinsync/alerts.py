@@ -67,6 +67,7 @@ ALARM_PURPOSES: dict[str, tuple[AlertType, Severity]] = {
     "access-token-expiry": (AlertType.TOKEN_EXPIRING, Severity.CRITICAL),
     "refresh-token-expiry": (AlertType.TOKEN_EXPIRING, Severity.CRITICAL),
     "token-rotation-failed": (AlertType.TOKEN_ROTATION_FAILED, Severity.WARNING),
+    "lost-alerts": (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING),
 }
 
 # One open alert per problem, whichever signal reported it: a failed rotation arrives as a Token Rotation event, a
@@ -351,6 +352,26 @@ def _rotation_alarm(base: Alert, name: str, latest: float | None, reason: str, r
     )
 
 
+def _lost_alerts_alarm(
+    base: Alert, name: str, latest: float | None, reason: str, region: str, ctx: AlertContext
+) -> Alert:
+    count = f"{latest:.0f}" if latest is not None else "Some"
+    return replace(
+        base,
+        title=f'Alerts of "{ctx.destination_name}" may have been lost',
+        what=(
+            f"{count} event(s) meant for the alert function could not be delivered to it or failed in it after its "
+            f"retries; they wait in the alert events dead-letter queue (14 days). Some alerts may not have been sent. "
+            f"{reason}"
+        ),
+        next_step=(
+            "Read the alert function's logs (level ERROR) and its dashboard widget; check the queue's messages for "
+            "what was missed (they hold no identifiers or tokens), then purge it once handled."
+        ),
+        facts=(("Events waiting", count),),
+    )
+
+
 def _generic_alarm(base: Alert, name: str, latest: float | None, reason: str, region: str, ctx: AlertContext) -> Alert:
     return replace(
         base,
@@ -368,6 +389,7 @@ _ALARM_RENDERERS = {
     "access-token-expiry": _token_alarm,
     "refresh-token-expiry": _token_alarm,
     "token-rotation-failed": _rotation_alarm,
+    "lost-alerts": _lost_alerts_alarm,
 }
 
 
