@@ -11,10 +11,12 @@ import random
 import pytest
 import requests
 import responses
+from pinsync.adapters.oauth import PinterestOAuthClient
 from pinsync.adapters.pinterest import PinterestClient
 from pinsync.deadline import Deadline
 from pinsync.errors import PinterestTransientError
 from pinsync.membership import Operation
+from pinsync.rotation import InvalidGrantError
 
 BASE = "https://api.pinterest.example/v5"
 LISTS = f"{BASE}/ad_accounts/123/customer_lists"
@@ -63,3 +65,31 @@ def test_a_create_answered_without_an_id_is_transient_not_a_crash():
 
     with pytest.raises(PinterestTransientError, match="without an id"):
         client([]).create_customer_list("dest seg", ["a" * 64])
+
+
+TOKEN_URL = f"{BASE}/oauth/token"
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "code", "says"),
+    [
+        (401, 283, "expired, revoked or already used"),  # as Pinterest is reported to answer a dead refresh token
+        (400, 283, "expired, revoked or already used"),
+        (401, 2, "check the client id and secret"),
+    ],
+)
+def test_token_endpoint_refusals_name_the_right_cause(status: int, code: int, says: str):
+    responses.add(responses.POST, TOKEN_URL, json={"code": code, "message": "refused"}, status=status)
+
+    with pytest.raises(InvalidGrantError, match=says) as raised:
+        PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
+    assert "pinr_x" not in str(raised.value)  # never the token
+
+
+@responses.activate
+def test_a_token_answer_cut_off_mid_way_is_transient():
+    responses.add(responses.POST, TOKEN_URL, body=requests.exceptions.ChunkedEncodingError("cut off"))
+
+    with pytest.raises(PinterestTransientError):
+        PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")

@@ -2,7 +2,7 @@
 
 Harness (notes §2.4): a stub Lambda (no Docker) lets ``rotate_secret`` leave a real pending version, then the
 test calls the handler once per step. The emulator is the oracle for tokens: it revokes a refresh token the
-moment it is exchanged (continuous refresh) and answers 400 code 283 for a dead one.
+moment it is exchanged (continuous refresh) and answers 401 code 283 for a dead one.
 """
 
 from __future__ import annotations

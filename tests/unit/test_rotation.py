@@ -251,7 +251,7 @@ def test_finish_when_already_current_is_a_no_op():
 @pytest.mark.parametrize(
     ("failure", "expected", "reconnect"),
     [
-        (InvalidGrantError("invalid grant", status=400, code=283), ReconnectRequiredError, True),
+        (InvalidGrantError("invalid grant", status=401, code=283), ReconnectRequiredError, True),
         (PinterestTransientError("HTTP 503", status=503), PinterestUnavailableError, False),
     ],
 )
@@ -267,7 +267,7 @@ def test_token_endpoint_failure_leaves_current_untouched_and_nothing_pending(fai
 
 
 def test_invalid_grant_says_a_person_must_run_pinsync_connect():
-    use_case, _, _, _ = rotation(oauth=FakeOAuth(failure=InvalidGrantError("invalid grant", status=400, code=283)))
+    use_case, _, _, _ = rotation(oauth=FakeOAuth(failure=InvalidGrantError("invalid grant", status=401, code=283)))
 
     with pytest.raises(ReconnectRequiredError, match=r"reconnect: run `pinsync connect`"):
         use_case.run(RotationStep.CREATE, SECRET, TOKEN)
@@ -348,7 +348,7 @@ def test_finish_moves_current_and_reports_the_expiry_of_the_new_token():
 
 def test_error_messages_never_carry_token_values():
     secrets = FakeSecretVersions.rotating(seed(refresh="pinr_secretvalue"))
-    use_case, _, _, _ = rotation(secrets, oauth=FakeOAuth(failure=InvalidGrantError("x", status=400, code=283)))
+    use_case, _, _, _ = rotation(secrets, oauth=FakeOAuth(failure=InvalidGrantError("x", status=401, code=283)))
 
     with pytest.raises(ReconnectRequiredError) as raised:
         use_case.run(RotationStep.CREATE, SECRET, TOKEN)

@@ -9,7 +9,9 @@ CODE_INVALID_REQUEST = 1  # "Invalid request: ..." / "Invalid parameters."
 CODE_AUTHENTICATION_FAILED = 2  # 401 "Authentication failed."
 CODE_INSUFFICIENT_SCOPE = 3  # 401 "Your token does not have sufficient permissions..."
 CODE_RATE_LIMITED = 8  # 429
-CODE_INVALID_GRANT = 283  # 400 from /oauth/token for a bad code or refresh token
+# /oauth/token for a bad code or refresh token. The spec lists no status for it; public reports show HTTP 401 with
+# {"code": 283, "message": "The authorization grant is invalid"} (pinterest/pinterest-python-sdk#114, fixed in #123).
+CODE_INVALID_GRANT = 283
 CODE_NOT_FOUND = 404  # the spec's "X not found." examples mostly use code 404
 CODE_METHOD_NOT_ALLOWED = 405
 CODE_NOT_IMPLEMENTED = 501  # an operation of the spec the emulator does not implement
@@ -50,7 +52,7 @@ def insufficient_scope() -> ApiError:
 
 
 def invalid_grant() -> ApiError:
-    return ApiError(400, CODE_INVALID_GRANT, MSG_INVALID_GRANT)
+    return ApiError(401, CODE_INVALID_GRANT, MSG_INVALID_GRANT)
 
 
 def not_found(what: str) -> ApiError:

@@ -56,8 +56,8 @@ class RotationStep(StrEnum):
 
 
 class InvalidGrantError(PinterestError):
-    """The token endpoint refused the grant (400 code 283: refresh token expired or revoked; or 401: the app
-    credentials). Retrying cannot help: a person must reconnect."""
+    """The token endpoint refused the grant (code 283, reported with HTTP 401 and 400: refresh token expired or
+    revoked; or another 401/403: the app credentials). Retrying cannot help: a person must reconnect."""
 
     reason = "invalid_grant"
 

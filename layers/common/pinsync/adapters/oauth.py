@@ -20,6 +20,7 @@ from pinsync.rotation import RECONNECT_HINT, InvalidGrantError, TokenGrant
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a credential
 OPERATION = f"POST {TOKEN_PATH}"
+CODE_INVALID_GRANT = 283  # "The authorization grant is invalid"
 
 __all__ = ["InvalidGrantError", "PinterestAccountCheck", "PinterestOAuthClient"]
 
@@ -49,7 +50,7 @@ class PinterestOAuthClient:
                 headers={"Accept": "application/json"},
                 timeout=self._timeout,
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except requests.RequestException as error:  # connection, timeout, or a body cut off mid-way
             raise PinterestTransientError(f"{OPERATION}: {type(error).__name__}") from None
         status = response.status_code
         code = error_code(response)
@@ -60,9 +61,10 @@ class PinterestOAuthClient:
                 raise PinterestTransientError(
                     f"{OPERATION}: the answer is not a token response", status=status
                 ) from None
-        if status == 400:
+        if status == 400 or (status in (401, 403) and code == CODE_INVALID_GRANT):
+            # Pinterest answers a bad grant with code 283, seen with HTTP 401 (pinterest-python-sdk#114) and 400.
             raise InvalidGrantError(
-                f"{OPERATION}: invalid grant (HTTP 400, code {code}): the refresh token or authorization code is "
+                f"{OPERATION}: invalid grant (HTTP {status}, code {code}): the refresh token or authorization code is "
                 f"expired, revoked or already used; {RECONNECT_HINT}",
                 status=status,
                 code=code,
