@@ -101,3 +101,21 @@ def test_redrive_needs_both_queues(stack, run_cli, monkeypatch):
     result = run_cli("redrive", "--dry-run")
     assert result.code == 2
     assert "--dlq-url" in result.err
+
+
+def test_messages_as_large_as_send_makes_them_are_redriven(stack, run_cli):
+    # Ten 200 KB messages received together are 2 MB: more than one SendMessageBatch takes (256 KiB).
+    sqs = stack.client("sqs")
+    bodies = [
+        body(*[profile({"seg": "realized"}, email=f"u{n}.{i}@example.com") for i in range(1_300)]) for n in range(10)
+    ]
+    assert all(200_000 < len(b.encode()) < 262_144 for b in bodies)
+    for message in bodies:
+        sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody=message)
+
+    result = run_cli("redrive", "--method", "manual")
+
+    assert result.code == 0, result.err
+    assert "moved 10 message(s)" in result.out
+    assert depth(stack, stack.dead_letter_queue_url) == 0
+    assert sorted(drain(stack)) == sorted(bodies)

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 from pinsync.contract import ContractError, parse_body
 
+from pinsync_cli.send import MAX_BATCH_BYTES
 from pinsync_cli.stack import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -203,7 +204,10 @@ def _manual(sqs: Any, dlq_url: str, queue_url: str, only_valid: bool, limit: int
                     held.append(message["ReceiptHandle"])
                 else:
                     to_send.append((message, reason))
-            if to_send and not _move_batch(sqs, dlq_url, queue_url, to_send, report, held):
+            sent_any = False
+            for chunk in _by_size(to_send):  # ten received messages can be 2.5 MB; a batch takes 256 KiB
+                sent_any = _move_batch(sqs, dlq_url, queue_url, chunk, report, held) or sent_any
+            if to_send and not sent_any:
                 break  # nothing of a whole batch could be sent: stop rather than spin
     except (ClientError, BotoCoreError) as error:
         _print_report(report, out)
@@ -212,6 +216,31 @@ def _manual(sqs: Any, dlq_url: str, queue_url: str, only_valid: bool, limit: int
         _make_visible(sqs, dlq_url, held)
     _print_report(report, out)
     return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _by_size(to_send: list[tuple[dict[str, Any], str]]) -> list[list[tuple[dict[str, Any], str]]]:
+    """Consecutive runs of messages whose bodies and attributes fit one SendMessageBatch (MAX_BATCH_BYTES)."""
+    chunks: list[list[tuple[dict[str, Any], str]]] = []
+    size = 0
+    for item in to_send:
+        weight = _weight(item[0])
+        if not chunks or size + weight > MAX_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += weight
+    return chunks
+
+
+def _weight(message: dict[str, Any]) -> int:
+    """What SQS counts towards the batch size: the body and each attribute's name, type and value."""
+    attributes = _attributes(message).get("MessageAttributes", {})
+    return len(message["Body"].encode("utf-8")) + sum(
+        len(name)
+        + len(str(value.get("DataType", "")))
+        + len(str(value.get("StringValue", value.get("BinaryValue", ""))))
+        for name, value in attributes.items()
+    )
 
 
 def _move_batch(
