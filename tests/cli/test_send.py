@@ -177,6 +177,30 @@ def test_lone_surrogates_are_rejected_not_sent(stack, run_cli, tmp_path: Path):
     assert depth(stack, stack.queue_url) == 0
 
 
+def test_a_profile_too_large_for_a_message_is_found_before_anything_is_sent(stack, run_cli, tmp_path: Path):
+    path = tmp_path / "rows.jsonl"
+    rows = [{"email": f"m{i}@example.com", "audience_id": "seg"} for i in range(3_000)]
+    rows.append({"email": [f"huge{i}@example.com" for i in range(12_000)], "audience_id": "seg"})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    result = run_cli("send", str(path), "--format", "jsonl")
+
+    assert result.code == 1
+    assert "line 3001: profile larger than the message size limit" in result.err
+    assert "nothing was sent" in result.err and depth(stack, stack.queue_url) == 0
+
+
+def test_an_unclosed_quote_that_swallows_rows_is_rejected_not_sent(stack, run_cli, tmp_path: Path):
+    path = tmp_path / "q.csv"
+    path.write_text('email,audience_id\na@example.com,"seg\nb@example.com,seg\nc@example.com,seg\n')
+
+    result = run_cli("send", str(path), "--dry-run")
+
+    assert result.code == 1
+    assert "line 4: audience_id longer than 256 characters or with control characters" in result.err  # where it ends
+    assert "b@example.com" not in result.out + result.err
+
+
 def test_dry_run_packs_and_sends_nothing(stack, run_cli, tmp_path: Path):
     rows = [{"email": f"m{i}@example.com", "audience_id": "seg"} for i in range(500)]
     path = write_csv(tmp_path / "m.csv", rows, ["email", "audience_id"])
@@ -184,7 +208,7 @@ def test_dry_run_packs_and_sends_nothing(stack, run_cli, tmp_path: Path):
     result = run_cli("send", str(path), "--dry-run", "--max-message-bytes", "8192")
 
     assert result.code == 0
-    assert "messages would send" in result.out
+    assert "messages would send 14 (500 rows)" in result.out
     assert depth(stack, stack.queue_url) == 0
 
 

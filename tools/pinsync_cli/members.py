@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from pinsync.contract import ContractError, parse_body
 from pinsync.identities import HashedIdentity, IdentityKind, normalise
+from pinsync.membership import MAX_AUDIENCE_ID_LENGTH
 
 MAX_MESSAGE_BYTES = 262_144  # SQS's classic limit (256 KiB), which every queue accepts
 SAFETY_MARGIN_BYTES = 2_048
@@ -196,6 +197,9 @@ def profile_from_row(row: Mapping[str, Any], options: RowOptions) -> dict[str, A
     audience = _text(row.get("audience_id"), "audience_id") or options.audience
     if not audience:
         raise RowRejected("missing audience_id")
+    if len(audience) > MAX_AUDIENCE_ID_LENGTH or not audience.isprintable():
+        # A line break here is usually an unclosed CSV quote that swallowed the rows after it.
+        raise RowRejected(f"audience_id longer than {MAX_AUDIENCE_ID_LENGTH} characters or with control characters")
     action = (_text(row.get("action"), "action") or options.action).lower()
     status = ACTIONS.get(action)
     if status is None:

@@ -59,6 +59,7 @@ SQS_HARD_LIMIT = 1_048_576  # the largest message SQS accepts on any queue
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # the classic SendMessageBatch total, accepted everywhere
 SHOWN_REJECTIONS = 20
+TOO_LARGE = "profile larger than the message size limit"
 RETRYABLE_CODES = {"ThrottlingException", "RequestThrottled", "ServiceUnavailable", "InternalError", "InternalFailure"}
 
 
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     fmt = _format(args.format, args.file)
     with _open_input(args.file) as source:
         report = SendReport()
-        _check(source, fmt, options, report, err)
+        _check(source, fmt, options, report, err, Packer(budget))
         if report.rejections:
             _print_rejections(report, err)
             if not args.skip_invalid:
@@ -226,15 +227,18 @@ def _open_input(path: str) -> Iterator[IO[str]]:
         yield stream
 
 
-def _check(source: IO[str], fmt: str, options: RowOptions, report: SendReport, err: TextIO) -> None:
-    """First pass: count rows, collect rejections; nothing is kept in memory."""
+def _check(source: IO[str], fmt: str, options: RowOptions, report: SendReport, err: TextIO, packer: Packer) -> None:
+    """First pass: count rows, collect rejections (an oversized profile too, so that nothing is sent before it is
+    found); nothing is kept in memory."""
     try:
         if fmt == "csv":
             _warn_unknown_columns(source, options, err)
-        for _line, item in read_items(source, fmt, options):
+        for line, item in read_items(source, fmt, options):
             report.rows_read += 1
             if isinstance(item, Rejection):
                 report.rejections.append(item)
+            elif not all(packer.fits_alone(encode_profile(profile)) for profile in item):
+                report.rejections.append(Rejection(line, TOO_LARGE))
             else:
                 report.rows_valid += 1
     except InputError as error:
@@ -285,8 +289,10 @@ def _send(
             if isinstance(item, Rejection):
                 continue
             encoded = [encode_profile(profile) for profile in item]
-            if not all(packer.fits_alone(part) for part in encoded):
-                report.rejections.append(Rejection(line, "profile larger than the message size limit"))
+            if not all(packer.fits_alone(part) for part in encoded):  # the queue's own limit is smaller
+                rejection = Rejection(line, TOO_LARGE)
+                report.rejections.append(rejection)
+                print(rejection, file=err)
                 report.rows_valid -= 1
                 continue
             ship(packer.add(encoded))
@@ -410,7 +416,8 @@ def _summary(report: SendReport, out: TextIO, *, dry_run: bool) -> None:
     print(f"rows read        {report.rows_read}", file=out)
     print(f"rows rejected    {len(report.rejections)}" + (f": {reasons}" if reasons else ""), file=out)
     print(f"profiles         {report.profiles}", file=out)
-    print(f"messages {verb:<8}{report.messages_sent} ({report.rows_sent} rows)", file=out)
+    label = f"messages {verb}"
+    print(f"{label:<16} {report.messages_sent} ({report.rows_sent} rows)", file=out)
     if report.messages_failed:
         codes = ", ".join(f"{code} {count}" for code, count in sorted(report.messages_failed.items()))
         print(f"messages failed  {sum(report.messages_failed.values())} ({report.rows_failed} rows): {codes}", file=out)
