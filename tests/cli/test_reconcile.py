@@ -70,3 +70,42 @@ def test_a_snapshot_with_bad_rows_is_refused(stack, run_cli, tmp_path):
     result = run_cli("reconcile", "vip", "--from", write_csv(tmp_path / "bad.csv", ["ok@example.com", "not-an-email"]))
     assert result.code == 1
     assert "line 3" in result.err
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> str:
+    import json
+
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_dropping_one_email_of_a_profile_keeps_the_other(stack, run_cli, tmp_path):
+    # Given a profile with two emails (the first is its ledger profile key) and eight other members
+    rows: list[dict[str, object]] = [{"email": ["first@example.com", "second@example.com"]}]
+    rows += [{"email": f"o{i}@example.com"} for i in range(8)]
+    assert run_cli("send", write_jsonl(tmp_path / "a.jsonl", rows), "--format", "jsonl", "--audience", "vip").code == 0
+    process(stack)
+    # When the snapshot keeps only the second email
+    snapshot = write_jsonl(tmp_path / "s.jsonl", [{"email": "second@example.com"}, *rows[1:]])
+    result = run_cli("reconcile", "vip", "--from", snapshot, "--format", "jsonl", "--max-remove-share", "0.2")
+    assert result.code == 0, result.err
+    process(stack)
+    # Then the exit of the first email does not take the second with it (the profile key links them)
+    assert members(stack) == {
+        sha256_hex(row) for row in ["second@example.com", *(f"o{i}@example.com" for i in range(8))]
+    }
+
+
+def test_rows_that_remove_or_exit_are_not_members_of_the_snapshot(stack, run_cli, tmp_path):
+    emails = [f"p{i}@example.com" for i in range(10)]
+    assert run_cli("send", write_csv(tmp_path / "a.csv", emails), "--audience", "vip").code == 0
+    process(stack)
+    rows = [{"email": email, "action": "remove" if email == "p9@example.com" else "add"} for email in emails]
+    snapshot = write_jsonl(tmp_path / "s.jsonl", rows)
+
+    result = run_cli("reconcile", "vip", "--from", snapshot, "--format", "jsonl")
+
+    assert result.code == 0, result.err
+    assert "to remove        1 (10.0% of the audience)" in result.out
+    process(stack)
+    assert sha256_hex("p9@example.com") not in members(stack) and len(members(stack)) == 9

@@ -1,10 +1,13 @@
 """`pinsync reconcile AUDIENCE --from FILE`: make an audience equal a full membership snapshot (mirror semantics).
 
 The snapshot (same formats as `pinsync send`: CSV or JSON Lines member rows, or profiles) says who should be in the
-audience now. The membership ledger in the state table says who pinsync has put in. The difference becomes
-messages on the audience queue: the snapshot's profiles that bring new identifiers (status realized), and an exit
-(status exited) for every identifier the ledger holds that the snapshot lacks (sent as its hash in
-`Email_LC_SHA256`, the namespace for a pre-hashed record). The sync function then applies them like any update.
+audience now (rows that remove, or profiles that exited, are not in it). The membership ledger in the state table
+says who pinsync has put in. The difference becomes messages on the audience queue: an exit (status exited) for
+every identifier the ledger holds that the snapshot lacks (sent as its hash in `Email_LC_SHA256`, the namespace for
+a pre-hashed record), and the snapshot's profiles (status realized) one second later: those that bring new
+identifiers, or all of them when anything is removed, because an exit also removes the identifiers the ledger links
+to the same profile key, and the later time makes the kept ones win. The sync function then applies them like any
+update; unchanged members cost no Pinterest call.
 
 A guard refuses to remove more than `--max-remove-share` of the audience (an empty or truncated file would
 otherwise empty it) unless `--force`. `--dry-run` shows the counts and sends nothing.
@@ -16,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,8 +27,9 @@ from pinsync.adapters.ledger import DynamoLedger
 from pinsync.identities import DEFAULT_NAMESPACES, HashedIdentity, parse_namespace_map
 from pinsync.identities import resolve as resolve_identity
 from pinsync.ledger import mirror
+from pinsync.membership import STATUS_OPERATIONS, Operation
 
-from pinsync_cli.members import FORMATS, Packer, Rejection, RowOptions, encode_profile, read_items
+from pinsync_cli.members import FORMATS, Packer, Rejection, RowOptions, encode_profile, iso_z, read_items
 from pinsync_cli.send import Batch, BatchSender, _format, _open_input, _queue_budget
 from pinsync_cli.stack import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, add_target_arguments, aws_error, resolve
 
@@ -73,10 +78,15 @@ def read_snapshot(source: IO[str], fmt: str, audience: str) -> Snapshot:
             snapshot.rejections.append(item)
             continue
         for profile in item:
-            if audience not in profile["segmentMembership"].get("ups", {}):
+            qualification = next(
+                (segments[audience] for segments in profile["segmentMembership"].values() if audience in segments), None
+            )
+            if qualification is None:
                 continue  # a row of another audience
+            if STATUS_OPERATIONS.get(str(qualification.get("status", "")).lower()) is not Operation.ADD:
+                continue  # an exited profile (or a remove row) is not a member of the snapshot
             index = len(snapshot.profiles)
-            snapshot.profiles.append(_only(profile, audience, options.qualified_at))
+            snapshot.profiles.append(profile)
             for record in _records(profile["identityMap"]):
                 snapshot.records.add(record)
                 snapshot.profiles_by_record.setdefault(record, index)
@@ -131,8 +141,14 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         return EXIT_OK
     sqs = deployment.client("sqs")
     queue_url = deployment.require("queue_url")
-    profiles = [snapshot.profiles[i] for i in sorted({snapshot.profiles_by_record[r] for r in plan.adds})]
-    profiles += [_exit(args.audience, record) for record in sorted(plan.removes)]
+    exit_at = datetime.now(UTC).replace(microsecond=0)
+    add_at = iso_z(exit_at + timedelta(seconds=1))
+    # An exit also removes every identifier the ledger links to the exiting record's profile key, which can be
+    # identifiers the snapshot keeps: when anything is removed, every snapshot profile is re-asserted one second
+    # later, so that its identifiers win over that expansion in whatever order the messages are processed.
+    keep = range(len(snapshot.profiles)) if plan.removes else {snapshot.profiles_by_record[r] for r in plan.adds}
+    profiles = [_exit(args.audience, record, iso_z(exit_at)) for record in sorted(plan.removes)]
+    profiles += [_only(snapshot.profiles[i], args.audience, add_at) for i in sorted(keep)]
     sent, failed = _send(sqs, queue_url, profiles)
     print(f"messages sent    {sent}" + (f" ({failed} failed)" if failed else ""), file=out)
     return EXIT_PARTIAL if failed else EXIT_OK
@@ -180,8 +196,8 @@ def _only(profile: dict[str, Any], audience: str, qualified_at: str) -> dict[str
     }
 
 
-def _exit(audience: str, record: str) -> dict[str, Any]:
+def _exit(audience: str, record: str, at: str) -> dict[str, Any]:
     return {
-        "segmentMembership": {"ups": {audience: {"status": "exited", "lastQualificationTime": RowOptions.now()}}},
+        "segmentMembership": {"ups": {audience: {"status": "exited", "lastQualificationTime": at}}},
         "identityMap": {"Email_LC_SHA256": [{"id": record}]},
     }
