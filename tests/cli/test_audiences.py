@@ -107,3 +107,32 @@ def test_a_missing_table_is_an_aws_error(stack, run_cli):
     result = run_cli("audiences", "--table", "no-such-table")
     assert result.code == 4
     assert "cannot read the state table (ResourceNotFoundException" in result.err
+
+
+def test_linking_keeps_the_pinterest_audience_and_waits_for_a_creation_in_progress(stack, run_cli):
+    from datetime import UTC, datetime, timedelta
+
+    from pinsync.adapters.state import DynamoMappingStore
+    from pinsync_cli.local_stack import TABLE
+
+    store = DynamoMappingStore(stack.client("dynamodb"), TABLE)
+    existing = stack.emulator.state.create_customer_list(DEFAULT_AD_ACCOUNT_ID, "from the UI", "", "EMAIL")
+    assert run_cli("audiences", "activate", "seg", "--name", "Spring").code == 0
+    assert run_cli("audiences", "activate", "seg", "--customer-list-id", existing["id"]).code == 0
+    store.record_audience("seg", "AUD-1")
+
+    # re-running the same activation keeps what the sync recorded
+    assert run_cli("audiences", "activate", "seg", "--customer-list-id", existing["id"]).code == 0
+    mapping = store.get_mappings(["seg"])["seg"]
+    assert (mapping.customer_list_id, mapping.pinterest_audience_id, mapping.name) == (
+        existing["id"],
+        "AUD-1",
+        "Spring",
+    )
+
+    # while a sync invocation holds the creation lease of another audience, linking it is refused
+    assert store.claim_creation("new", "invocation-1", datetime.now(UTC), timedelta(minutes=5))
+    refused = run_cli("audiences", "activate", "new", "--customer-list-id", existing["id"])
+    assert refused.code == 2 and "creating the customer list of audience new right now" in refused.err
+    mapping = store.get_mappings(["new"])["new"]
+    assert (mapping.state.value, mapping.customer_list_id) == ("CREATING", None)

@@ -25,7 +25,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from pinsync.adapters.pinterest import PinterestClient
 from pinsync.adapters.secrets import SecretsManagerTokenSource
-from pinsync.adapters.state import DynamoMappingStore
+from pinsync.adapters.state import DynamoMappingStore, LinkRefusedError
 from pinsync.config import PINTEREST_API_BASE_URL
 from pinsync.deadline import Deadline
 from pinsync.errors import PinterestError, PinterestPermanentError, TokenUnavailableError
@@ -286,6 +286,8 @@ def _run_activate(args: argparse.Namespace, out: TextIO) -> int:
         )
     try:
         store.activate(audience_id, name=args.name, customer_list_id=args.customer_list_id)
+    except LinkRefusedError as refused:
+        raise CliError(f"{refused}; nothing was written: try again in a few minutes", EXIT_USAGE) from None
     except (ClientError, BotoCoreError) as error:
         raise aws_error("cannot write the activation", error) from None
     what = f" into customer list {args.customer_list_id}" if args.customer_list_id else ""

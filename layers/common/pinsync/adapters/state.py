@@ -179,12 +179,49 @@ class DynamoMappingStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def link(self, audience_id: str, customer_list_id: str, *, name: str | None = None) -> None:
-        """Map an audience to an existing customer list instead of letting pinsync create one."""
-        item = {**audience_key(audience_id), "state": MappingState.READY.value, "customer_list_id": customer_list_id}
-        item["updated_at"] = _now()
+        """Map an audience to an existing customer list instead of letting pinsync create one.
+
+        An update, not a put: the Pinterest audience (when the list stays the same) and the name are kept. Refused
+        with :class:`LinkRefusedError` while a sync invocation holds the creation lease: it would record its own
+        new list over this one.
+        """
+        now = datetime.now(UTC)
+        current = self.get_mappings([audience_id]).get(audience_id)
+        names = {"#state": "state"}
+        values = {
+            ":state": {"S": MappingState.READY.value},
+            ":list": {"S": customer_list_id},
+            ":now": {"S": now.isoformat()},
+            ":epoch": {"N": str(int(now.timestamp()))},
+        }
+        assignments = ["#state = :state", "customer_list_id = :list", "updated_at = :now"]
         if name:
-            item["name"] = name
-        self._client.put_item(TableName=self._table, Item=_typed(item))
+            names["#name"] = "name"
+            values[":name"] = {"S": name}
+            assignments.append("#name = :name")
+        expression = "SET " + ", ".join(assignments)
+        if current is None or current.customer_list_id != customer_list_id:
+            expression += " REMOVE pinterest_audience_id"  # that audience is another list's
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_typed(audience_key(audience_id)),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(lease_owner) OR lease_expires_at < :epoch",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise LinkRefusedError(audience_id) from None
+            raise
+
+
+class LinkRefusedError(Exception):
+    """A sync invocation is creating the audience's customer list right now (it holds the creation lease)."""
+
+    def __init__(self, audience_id: str) -> None:
+        super().__init__(f"a sync invocation is creating the customer list of audience {audience_id} right now")
 
 
 def _typed(item: dict[str, str]) -> dict[str, dict[str, str]]:
