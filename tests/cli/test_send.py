@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -315,3 +316,21 @@ def test_progress_falls_back_to_plain_lines_without_a_bar_library(monkeypatch):
     assert progress.mode == "plain"
     progress.update(50, "3 messages")
     assert out.getvalue() == "progress: 50/100 rows (50%), 3 messages, 5 rows/s, ETA 0:00:10\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "message"),
+    [
+        ("\ufeff".encode() + b'{"email": "bom@example.com", "audience_id": "seg"}\n', 0, ""),
+        (b"email,audience_id\ncaf\xe9@example.com,seg\n", 2, "standard input is not UTF-8 text"),
+    ],
+    ids=["byte-order-mark", "latin-1"],
+)
+def test_standard_input_is_decoded_like_a_file(stack, run_cli, monkeypatch, data, code, message):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    fmt = "jsonl" if data.startswith("\ufeff".encode()) else "csv"
+
+    result = run_cli("send", "-", "--format", fmt, "--dry-run")
+
+    assert result.code == code, result.err
+    assert message in result.err and "caf" not in result.err

@@ -213,7 +213,14 @@ def _open_input(path: str) -> Iterator[IO[str]]:
     if path == "-":
         spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         try:
-            shutil.copyfileobj(sys.stdin, spool)
+            # Decoded as a file is: UTF-8 with an optional byte-order mark, and a clear error for anything else.
+            stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+            try:
+                shutil.copyfileobj(stdin, spool)
+            except UnicodeDecodeError:
+                raise CliError("standard input is not UTF-8 text", EXIT_USAGE) from None
+            finally:
+                stdin.detach()  # leave sys.stdin usable
             spool.seek(0)
             yield spool
         finally:
