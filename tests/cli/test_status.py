@@ -121,3 +121,32 @@ def test_flags_override_and_aws_errors_are_exit_4(stack, run_cli, monkeypatch):
     assert broken.code == 4
     assert "AWS error" in broken.out
     assert "cannot read the token secret" in broken.out
+
+
+class BusyLogs:
+    """FilterLogEvents over many `Dataflow run` lines, oldest first, a few per page (as CloudWatch Logs pages)."""
+
+    def __init__(self, timestamps: list[int]) -> None:
+        self.timestamps = sorted(timestamps)
+
+    def filter_log_events(self, **request):
+        inside = [t for t in self.timestamps if request["startTime"] <= t <= request["endTime"]]
+        start = int(request.get("nextToken", 0))
+        page = inside[start : start + 10]
+        line = '{"message": "Dataflow run", "run": {"at": %d}}'
+        answer = {"events": [{"timestamp": t, "message": line % t} for t in page]}
+        if start + 10 < len(inside):
+            answer["nextToken"] = str(start + 10)
+        return answer
+
+
+def test_the_last_run_of_a_busy_log_group_is_the_newest():
+    from datetime import UTC, datetime
+
+    from pinsync_cli.status import latest_run
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    end = int(now.timestamp() * 1000)
+    runs = [end - 600_000 + i * 1_000 for i in range(600)]  # a run a second for 10 minutes: 60 pages of 10
+    found = latest_run(BusyLogs(runs), "/aws/lambda/sync", now)
+    assert found is not None and found[1] == {"at": runs[-1]}

@@ -29,7 +29,9 @@ from pinsync.rotation import SecretStoreError
 from pinsync_cli.stack import EXIT_AWS, EXIT_OK, Deployment, add_target_arguments, aws_code, resolve
 from pinsync_cli.token_status import token_rows, token_status
 
-LOG_WINDOWS = (timedelta(minutes=15), timedelta(hours=6), timedelta(days=7))
+# Narrow first: the search returns events oldest first, at most MAX_LOG_PAGES pages are read, and on a busy log
+# group a wide window would stop before it reaches the newest run.
+LOG_WINDOWS = (timedelta(minutes=2), timedelta(minutes=15), timedelta(hours=6), timedelta(days=7))
 MAX_LOG_PAGES = 20
 
 
