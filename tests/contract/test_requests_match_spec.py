@@ -80,6 +80,9 @@ def test_every_request_of_a_sync_validates_against_the_official_spec(openapi: Op
         base_url = emulator.base_url
 
     assert len(recorder.sent) == 9
+    lookups = [sent.url for sent in recorder.sent if sent.method == "GET" and (sent.url or "").split("?")[0].endswith(
+        ("/customer_lists", "/audiences"))]  # fmt: skip
+    assert len(lookups) == 2 and all("order=ASCENDING" in (url or "") for url in lookups)  # the oldest of a name wins
     for sent in recorder.sent:
         assert sent.url is not None
         sent.url = sent.url.replace(base_url, PRODUCTION)

@@ -112,7 +112,8 @@ class PinterestClient:
     def _find_by_name(self, path: str, name: str) -> str | None:
         bookmark: str | None = None
         while True:
-            params: dict[str, str | int] = {"page_size": PAGE_SIZE}
+            # Oldest first, explicitly (the spec sets no default): of two lists with one name, the first created wins.
+            params: dict[str, str | int] = {"page_size": PAGE_SIZE, "order": "ASCENDING"}
             if bookmark:
                 params["bookmark"] = bookmark
             page = self._call("GET", path, params=params)
