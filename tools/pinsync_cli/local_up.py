@@ -144,7 +144,10 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             lines = [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
             env_file = Path(args.env_file)
             env_file.parent.mkdir(parents=True, exist_ok=True)
-            env_file.write_text("\n".join(lines) + "\n")
+            # Written whole, then renamed: whoever waits for the file never reads it half-written.
+            partial = env_file.with_name(env_file.name + ".partial")
+            partial.write_text("\n".join(lines) + "\n")
+            partial.replace(env_file)
             print("pinsync local stack is up. Point a producer or the CLI at it:\n", file=out)
             print("\n".join(lines), file=out)
             print(
