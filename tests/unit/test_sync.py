@@ -222,3 +222,22 @@ def test_failing_audience_creation_does_not_stop_updates_of_other_lists():
     outcome, pinterest, _ = run(messages, pinterest, mappings)
     assert len(pinterest.patches()) == 3 and outcome.added == 3
     assert outcome.failed_message_ids(["m1", "m2", "m3"]) == []
+
+
+def test_a_patch_refused_for_every_record_alone_is_the_lists_and_excludes_nothing():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()}, failure=PinterestRejectedError("list refused", status=400, code=2))
+    messages = [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(100)]
+    outcome, pinterest, _ = run(messages, pinterest, mappings)
+    assert outcome.excluded == {} and sum(outcome.failed.values()) == 100 == counted(outcome)
+    assert [size for _, _, size in pinterest.patches()] == [100, 50, 25, 12, 6, 3, 1, 2, 1]  # not log2(N) per record
+
+
+def test_bad_records_refused_alone_are_excluded_once_the_list_accepted_others():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    bad = {sha256_hex("u3@x.co"), sha256_hex("u40@x.co")}
+    pinterest = FakePinterest(lists={"77": set()}, poison=bad)
+    messages = [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(64)]
+    outcome, pinterest, _ = run(messages, pinterest, mappings)
+    assert outcome.excluded == {"pinterest_error_1": 2} and outcome.added == 62 == len(pinterest.lists["77"])
+    assert outcome.failed_message_ids([f"m{i}" for i in range(1, 65)]) == []

@@ -309,11 +309,10 @@ class AudienceSync:
         try:
             self._pinterest.update_customer_list(request.customer_list_id, request.operation, request.records)
         except PinterestRejectedError as error:
-            if len(request.changes) == 1:
+            if len(request.changes) == 1:  # sent alone from the start: nothing to compare it with
                 outcome.exclude(request.changes, exclusion_reason(error))
                 return
-            for half in request.halves():
-                self._send(half, outcome)
+            self._isolate(request, outcome)
             return
         except PinterestError as error:
             self._note_outage(error)
@@ -321,6 +320,47 @@ class AudienceSync:
             return
         self._consecutive_failures = 0
         self._sent(request.changes, outcome)
+
+    def _isolate(self, request: Request, outcome: RunOutcome) -> None:
+        """Find the records Pinterest refuses in a rejected request by halving it, depth first.
+
+        A record refused on its own is excluded only once another part of the request was accepted: two records
+        refused on their own before any part is accepted mean the refusal is the list's, not theirs, so the whole
+        request fails (SQS retries it; the dead-letter queue and its alert follow if it persists) and nothing is
+        excluded for it.
+        """
+        parts = list(reversed(request.halves()))
+        suspects: list[tuple[Change, PinterestRejectedError]] = []
+        accepted = False
+        while parts:
+            part = parts.pop()
+            if self._outage is not None or not self._deadline.allows(MIN_CALL_SECONDS):
+                outcome.fail(part.changes, self._outage.reason if self._outage is not None else FAILED_DEADLINE)
+                continue
+            try:
+                self._pinterest.update_customer_list(part.customer_list_id, part.operation, part.records)
+            except PinterestRejectedError as error:
+                if len(part.changes) > 1:
+                    parts.extend(reversed(part.halves()))
+                    continue
+                if suspects and not accepted:
+                    left = [change for rest in parts for change in rest.changes]
+                    outcome.fail([*(change for change, _ in suspects), *part.changes, *left], error.reason)
+                    return
+                suspects.append((part.changes[0], error))
+                continue
+            except PinterestError as error:
+                self._note_outage(error)
+                outcome.fail(part.changes, error.reason)
+                continue
+            accepted = True
+            self._consecutive_failures = 0
+            self._sent(part.changes, outcome)
+        for change, refusal in suspects:
+            if accepted:
+                outcome.exclude([change], exclusion_reason(refusal))
+            else:  # nothing to compare with: retried rather than excluded
+                outcome.fail([change], refusal.reason)
 
     def _sent(self, changes: Sequence[Change], outcome: RunOutcome) -> None:
         outcome.sent(changes)
