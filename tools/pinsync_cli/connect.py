@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from pinsync.adapters.oauth import PinterestAccountCheck, PinterestOAuthClient
 from pinsync.adapters.secret_versions import SecretsManagerVersions
-from pinsync.config import PINTEREST_API_BASE_URL
+from pinsync.config import AD_ACCOUNT_ID_PATTERN, PINTEREST_API_BASE_URL
 from pinsync.deadline import Deadline
 from pinsync.errors import PinterestError
 from pinsync.rotation import AWSCURRENT, AWSPENDING, SecretStoreError, TokenGrant
@@ -49,7 +49,7 @@ AUTHORIZE_URL = "https://www.pinterest.com/oauth/"
 DEFAULT_PORT = 8085
 CALLBACK_PATH = "/callback"
 EXIT_PINTEREST = EXIT_REMOTE_REFUSED
-AD_ACCOUNT_ID_PATTERN = re.compile(r"^\d{1,18}$")  # what the functions accept (pinsync.config)
+AD_ACCOUNT_ID = re.compile(AD_ACCOUNT_ID_PATTERN)  # what the functions accept
 
 BrowserOpener = Callable[[str], object]
 
@@ -148,7 +148,7 @@ def _config(args: argparse.Namespace, ad_account_id: str | None, api_base_url: s
     absent = [missing[name] for name, value in values.items() if not value]
     if absent:
         raise CliError(f"missing {', '.join(absent)}", EXIT_USAGE)
-    if not AD_ACCOUNT_ID_PATTERN.match(values["ad_account_id"]):
+    if not AD_ACCOUNT_ID.match(values["ad_account_id"]):
         raise CliError("the ad account id must be 1 to 18 digits", EXIT_USAGE)
     base = (api_base_url or PINTEREST_API_BASE_URL).rstrip("/")
     if not base.startswith(("https://", "http://")):

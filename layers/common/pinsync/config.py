@@ -16,25 +16,31 @@ from pinsync.identities import DEFAULT_NAMESPACES, IdentityKind, NamespaceMapErr
 from pinsync.membership import ActivationRule
 
 PINTEREST_API_BASE_URL = "https://api.pinterest.com/v5"
+AD_ACCOUNT_ID_PATTERN = r"^\d{1,18}$"  # digits, at most 18: the spec's ad_account_id path parameter
 
 
 class _Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
 
-class PinterestSettings(_Settings):
-    """What every function that calls Pinterest needs."""
+class PinterestAccess(_Settings):
+    """The ad account and API that every function calling Pinterest talks to."""
 
-    ad_account_id: str = Field(pattern=r"^\d{1,18}$")
+    ad_account_id: str = Field(pattern=AD_ACCOUNT_ID_PATTERN)
     pinterest_api_base_url: str = Field(default=PINTEREST_API_BASE_URL, pattern=r"^https?://\S+$")
-    token_secret_id: str = Field(min_length=1)
     pinterest_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    token_cache_seconds: int = Field(default=60, ge=0, le=3600)
 
     @field_validator("pinterest_api_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+
+class PinterestSettings(PinterestAccess):
+    """Pinterest access through the token secret (the rotation function gets its secret from the event instead)."""
+
+    token_secret_id: str = Field(min_length=1)
+    token_cache_seconds: int = Field(default=60, ge=0, le=3600)
 
 
 class SyncSettings(PinterestSettings):

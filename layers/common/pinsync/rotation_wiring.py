@@ -23,12 +23,12 @@ from typing import Any, Literal
 
 import boto3
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pinsync.adapters.events import EventBridgeReporter
 from pinsync.adapters.oauth import PinterestAccountCheck, PinterestOAuthClient
 from pinsync.adapters.secret_versions import SecretsManagerVersions
-from pinsync.config import PINTEREST_API_BASE_URL, _Settings, load_settings
+from pinsync.config import PinterestAccess, load_settings
 from pinsync.deadline import Deadline
 from pinsync.errors import PinsyncError
 from pinsync.observability import MetricUnit, logger, metrics, quiet_sdk_loggers
@@ -42,19 +42,11 @@ REFRESH_TOKEN_DAYS_LEFT = "RefreshTokenDaysLeft"  # noqa: S105 - a name, not a c
 TOKEN_ROTATION_FAILURES = "TokenRotationFailures"  # noqa: S105 - a name, not a credential
 
 
-class RotationSettings(_Settings):
+class RotationSettings(PinterestAccess):
     """The rotation function's environment. The secret comes from the event, not from a variable."""
 
-    ad_account_id: str = Field(pattern=r"^\d{1,18}$")
-    pinterest_api_base_url: str = Field(default=PINTEREST_API_BASE_URL, pattern=r"^https?://\S+$")
     event_bus_name: str = Field(default="default", min_length=1)
     destination_name: str = Field(default="pinsync", min_length=1, max_length=100)
-    pinterest_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-
-    @field_validator("pinterest_api_base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
 
 class RotationEvent(BaseModel):
