@@ -14,6 +14,7 @@ import pytest
 import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
+from pinsync.adapters.oauth import StaticToken
 from pinsync.adapters.pinterest import PinterestClient
 from pinsync.deadline import Deadline
 from pinsync.identities import sha256_hex
@@ -43,14 +44,6 @@ class Recorder(requests.adapters.HTTPAdapter):
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         self.sent.append(request.copy())
         return super().send(request, *args, **kwargs)
-
-
-class StaticToken:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def access_token(self, *, force_refresh: bool = False) -> str:
-        return self.token
 
 
 def test_every_request_of_a_sync_validates_against_the_official_spec(openapi: OpenAPI):

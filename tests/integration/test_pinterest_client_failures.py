@@ -11,7 +11,7 @@ import random
 import pytest
 import requests
 import responses
-from pinsync.adapters.oauth import PinterestOAuthClient
+from pinsync.adapters.oauth import PinterestOAuthClient, StaticToken
 from pinsync.adapters.pinterest import PinterestClient
 from pinsync.deadline import Deadline
 from pinsync.errors import PinterestTransientError
@@ -22,16 +22,11 @@ BASE = "https://api.pinterest.example/v5"
 LISTS = f"{BASE}/ad_accounts/123/customer_lists"
 
 
-class StaticToken:
-    def access_token(self, *, force_refresh: bool = False) -> str:
-        return "token"
-
-
 def client(waits: list[float]) -> PinterestClient:
     return PinterestClient(
         base_url=BASE,
         ad_account_id="123",
-        tokens=StaticToken(),
+        tokens=StaticToken("token"),
         session=requests.Session(),
         deadline=Deadline(lambda: 60.0),
         sleep=waits.append,

@@ -81,7 +81,9 @@ class PinterestOAuthClient:
         raise PinterestError(f"{OPERATION}: HTTP {status} (code {code})", status=status, code=code)
 
 
-class _StaticToken:
+class StaticToken:
+    """A token source for one known access token (a token being tested, before it is stored anywhere)."""
+
     def __init__(self, token: str) -> None:
         self._token = token
 
@@ -117,7 +119,7 @@ class PinterestAccountCheck:
         client = PinterestClient(
             base_url=self._base_url,
             ad_account_id=self._ad_account_id,
-            tokens=_StaticToken(access_token),
+            tokens=StaticToken(access_token),
             session=self._session,
             deadline=self._deadline,
             timeout=self._timeout,
