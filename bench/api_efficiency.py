@@ -4,7 +4,7 @@
 Pinterest must see) over four audiences, in 100 Lambda batches of 100 messages x 10 profiles (BatchSize 100).
 The real use case (``AudienceSync``) and the real HTTP client run against the Pinterest emulator; the mapping
 store and the ledger are in memory (their DynamoDB cost is not what this measures). Lists exist before the run
-(steady state). Minimum per batch = ``pinsync.planning.minimum_requests`` over that batch's per-(list, operation)
+(steady state). Minimum per batch = ``pinsync.sync.planning.minimum_requests`` over that batch's per-(list, operation)
 record counts, computed from the workload, not from pinsync's plan. Also run under a 429 storm and under 5xx
 faults, where retries add calls: the ratio then says how much they cost. Transiently failed messages are invoked
 again (as SQS would redeliver them) until none fail.
@@ -15,21 +15,23 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
-from pinsync.adapters.pinterest import PinterestClient
-from pinsync.deadline import Deadline
-from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map
-from pinsync.ledger import LedgerEntry, LedgerKey
-from pinsync.membership import ActivationRule
-from pinsync.planning import AudienceMapping, MappingState, minimum_requests
-from pinsync.sync import AudienceSync, InboundMessage, SyncOptions
+from pinsync.adapters.pinterest_ads import PinterestClient
+from pinsync.adapters.pinterest_oauth import StaticToken
+from pinsync.core.deadline import Deadline
+from pinsync.core.observability import NO_METRICS
+from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map
+from pinsync.sync.membership import ActivationRule
+from pinsync.sync.planning import minimum_requests
+from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer, Fault
 
 from bench.workload import BASE_TIME, email_of, iso, sha256_hex
+from tests.fakes.ledger import InMemoryLedger
+from tests.fakes.mappings import FakeMappings
 
 AUDIENCES = ("spring", "loyal", "vip", "churn")
 BATCHES = 100
@@ -37,49 +39,6 @@ MESSAGES_PER_BATCH = 100
 PROFILES_PER_MESSAGE = 10
 MAX_RECORDS = 1000
 PROFILE_NAMESPACES = ("ECID", "Email", "Email_LC_SHA256", "GAID", "IDFA")
-
-
-class MemoryMappings:
-    def __init__(self) -> None:
-        self.mappings: dict[str, AudienceMapping] = {}
-
-    def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]:
-        return {a: self.mappings[a] for a in audience_ids if a in self.mappings}
-
-    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        return audience_id not in self.mappings
-
-    def record_customer_list(self, audience_id: str, customer_list_id: str, owner: str) -> None:
-        self.mappings[audience_id] = AudienceMapping(audience_id, MappingState.LIST_CREATED, customer_list_id)
-
-    def record_audience(self, audience_id: str, pinterest_audience_id: str) -> None:
-        current = self.mappings[audience_id]
-        self.mappings[audience_id] = AudienceMapping(
-            audience_id, MappingState.READY, current.customer_list_id, pinterest_audience_id
-        )
-
-    def release_claim(self, audience_id: str, owner: str) -> None:
-        return None
-
-
-class MemoryLedger:
-    def __init__(self) -> None:
-        self.by_key: dict[LedgerKey, LedgerEntry] = {}
-
-    def entries(self, keys: Iterable[LedgerKey]) -> dict[LedgerKey, LedgerEntry]:
-        return {key: self.by_key[key] for key in keys if key in self.by_key}
-
-    def held_by_profiles(self, profiles: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        wanted = set(profiles)
-        held: dict[tuple[str, str], list[str]] = {}
-        for entry in self.by_key.values():
-            if entry.member and entry.profile_key is not None and (entry.audience_id, entry.profile_key) in wanted:
-                held.setdefault((entry.audience_id, entry.profile_key), []).append(entry.record)
-        return held
-
-    def record(self, entries: Sequence[LedgerEntry]) -> None:
-        for entry in entries:
-            self.by_key[entry.key] = entry
 
 
 def workload(seed: int = 7) -> tuple[list[list[str]], list[int], dict[str, set[str]]]:
@@ -120,12 +79,8 @@ def workload(seed: int = 7) -> tuple[list[list[str]], list[int], dict[str, set[s
 
 
 def _sync(
-    base_url: str, mappings: MemoryMappings, ledger: MemoryLedger, session: requests.Session, token: str
+    base_url: str, mappings: FakeMappings, ledger: InMemoryLedger, session: requests.Session, token: str
 ) -> AudienceSync:
-    class Tokens:
-        def access_token(self, *, force_refresh: bool = False) -> str:
-            return token
-
     options = SyncOptions(
         activation=ActivationRule.parse("*"),
         namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
@@ -138,10 +93,11 @@ def _sync(
     client = PinterestClient(
         base_url=base_url,
         ad_account_id=DEFAULT_AD_ACCOUNT_ID,
-        tokens=Tokens(),
+        tokens=StaticToken(token),
         session=session,
         deadline=deadline,
         sleep=lambda _seconds: None,  # waits are not what this measures
+        metrics=NO_METRICS,
     )
     return AudienceSync(
         options, client, mappings, clock=lambda: datetime.now(UTC), owner="bench", deadline=deadline, ledger=ledger
@@ -159,7 +115,7 @@ def scenario(name: str, faults: list[Fault] | None = None, every: int = 10) -> d
     server = EmulatorServer().start()
     try:
         token = server.state.mint_tokens()["access_token"]
-        mappings, ledger, session = MemoryMappings(), MemoryLedger(), requests.Session()
+        mappings, ledger, session = FakeMappings(), InMemoryLedger(), requests.Session()
         # Steady state: lists and audiences exist before the measured run
         warm = [
             json.dumps(

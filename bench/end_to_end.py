@@ -18,10 +18,8 @@ import time
 from contextlib import redirect_stdout
 from typing import Any
 
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import LocalSettings, local_stack
-from pinsync_cli.poller import SqsPoller
+from local_stack.poller import SqsPoller
+from local_stack.stack import LocalSettings, local_stack
 
 from bench.workload import generate
 
@@ -81,21 +79,19 @@ def _records_by_message(seed: int, people: int, first_person: int = 0) -> tuple[
 def run(throughput_people: int = 4_000, paced_people: int = 1_000, paced_rate: float = 50.0) -> dict[str, Any]:
     for name in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    sync_runtime.cache_clear()
     result: dict[str, Any] = {"batch_size": BATCH_SIZE, "batching_window_s": BATCHING_WINDOW}
     with (
         local_stack(LocalSettings(visibility_timeout=30)) as stack,
         open(os.devnull, "w") as sink,
         redirect_stdout(sink),
     ):
-        sync_runtime.cache_clear()
         applied_at: dict[str, float] = {}
         _instrument(stack.emulator.state, applied_at)
         sqs = stack.client("sqs")
         poller = SqsPoller(
             stack.client("sqs"),
             stack.queue_url,
-            load_handler("audience_sync"),
+            stack.sync_handler(),
             batch_size=BATCH_SIZE,
             batching_window=BATCHING_WINDOW,
         )
@@ -146,7 +142,6 @@ def run(throughput_people: int = 4_000, paced_people: int = 1_000, paced_rate: f
             latency_p99_s=round(latencies[int(len(latencies) * 0.99) - 1], 3),
             latency_max_s=round(latencies[-1], 3),
         )
-    sync_runtime.cache_clear()
     return result
 
 

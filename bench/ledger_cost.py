@@ -1,6 +1,6 @@
 """Benchmark 7 — the membership ledger's cost per 10,000 changes: DynamoDB calls and time.
 
-What the sync path does for 10,000 changes, through :class:`pinsync.adapters.ledger.DynamoLedger` against moto
+What the sync path does for 10,000 changes, through :class:`pinsync.adapters.dynamo_ledger.DynamoLedger` against moto
 in-process: read the entries of the changes (``BatchGetItem``, 100 keys a call), read the identifiers held by the
 exiting profiles (one ``Query`` per exiting profile), and write the applied changes (``BatchWriteItem``, 25 items a
 call: the entry, plus the profile link). Three workloads: all new members (initial sync: 1,000 profiles of 10
@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+from local_stack.stack import create_state_table
 from moto import mock_aws
-from pinsync.adapters.ledger import DynamoLedger
-from pinsync.identities import sha256_hex
-from pinsync.ledger import against_ledger, entries_for, exit_profiles, expand_exits
-from pinsync.membership import Change, Operation
-from pinsync_cli.local_stack import create_state_table
+from pinsync.adapters.dynamo_ledger import DynamoLedger
+from pinsync.sync.identities import sha256_hex
+from pinsync.sync.ledger import against_ledger, entries_for, exit_profiles, expand_exits
+from pinsync.sync.membership import Change, Operation
 
 CHANGES = 10_000
 START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pinsync_cli.local_stack import LocalSettings, local_stack
+from local_stack.stack import LocalSettings, local_stack
 
 from bench.workload import generate
 
@@ -34,7 +34,7 @@ def hwm_kib():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-from pinsync_cli.handlers import load_handler
+from local_stack.handlers import load_handler
 handler = load_handler("audience_sync")
 bodies = json.load(open(sys.argv[1]))
 baseline = hwm_kib()

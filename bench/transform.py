@@ -18,10 +18,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pinsync.contract import parse_body
-from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map
-from pinsync.membership import ActivationRule, Extraction, coalesce, extract_changes
-from pinsync.planning import plan
+from pinsync.sync.contract import parse_body
+from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map
+from pinsync.sync.membership import ActivationRule, Extraction, coalesce, extract_changes
+from pinsync.sync.planning import plan
 
 from bench.workload import generate
 

@@ -1,17 +1,24 @@
 """Token rotation: the Secrets Manager rotation steps for the Pinterest OAuth token, plus a scheduled expiry check.
 
-Never ``log_event=True``: the event may carry a ``RotationToken``; the secret's values never reach a log.
+The event is never logged (it may carry a ``RotationToken``); the secret's values never reach a log.
 """
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pinsync.observability import logger, metrics, tracer
-from pinsync.rotation_wiring import rotation_runtime
+from pinsync.core.observability import instrumented
+from pinsync.core.settings import load_settings
+from pinsync.rotation.runtime import RotationClients, RotationRuntime, build_runtime
+from pinsync.rotation.settings import RotationSettings
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@cache
+def runtime() -> RotationRuntime:
+    """Built on the first invocation (not at import) so a configuration error fails it with a clear message."""
+    return build_runtime(load_settings(RotationSettings), RotationClients.create())
+
+
+@instrumented()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return rotation_runtime().handle(event, context)
+    return runtime().handle(event, context)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pinsync.contract import parse_body
-from pinsync.wiring import sync_runtime
-from pinsync_cli.local_stack import LocalSettings, LocalStack, local_stack
+from local_stack.poller import SqsPoller
+from local_stack.stack import LocalSettings, LocalStack, local_stack
+from pinsync.sync.contract import parse_body
 from pinsync_cli.main import main
 
 
@@ -38,20 +37,25 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
     return run
 
 
-def _start(settings: LocalSettings) -> Iterator[LocalStack]:
-    sync_runtime.cache_clear()
+def start(settings: LocalSettings, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    """A local stack, with what `pinsync local up` tells the operator to export in the environment the CLI reads."""
     with local_stack(settings) as stack:
-        # What `pinsync local up` tells the operator to export, on top of the function's own environment.
-        os.environ["PINSYNC_QUEUE_URL"] = stack.queue_url
-        os.environ["PINSYNC_DEAD_LETTER_QUEUE_URL"] = stack.dead_letter_queue_url
-        os.environ.pop("PINSYNC_STACK_NAME", None)
+        for name, value in stack.cli_environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("PINSYNC_STACK_NAME", raising=False)
         yield stack
-    sync_runtime.cache_clear()
 
 
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
-    yield from _start(LocalSettings(max_receive_count=2))
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    yield from start(LocalSettings(max_receive_count=2), monkeypatch)
+
+
+def process(stack: LocalStack, timeout: float = 30) -> SqsPoller:
+    """Run the sync function over the queue until it is drained (failed messages come back, poison ones go)."""
+    poller = SqsPoller(stack.client("sqs"), stack.queue_url, stack.sync_handler())
+    poller.run_until_drained(timeout=timeout)
+    return poller
 
 
 def drain(stack: LocalStack, url: str | None = None) -> list[str]:

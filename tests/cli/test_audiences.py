@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.poller import SqsPoller
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID
+
+from tests.cli.conftest import process
 
 
 def sync(stack, run_cli, tmp_path: Path, members: dict[str, int]) -> None:
@@ -18,7 +18,7 @@ def sync(stack, run_cli, tmp_path: Path, members: dict[str, int]) -> None:
     ]
     path.write_text("\n".join(lines) + "\n")
     assert run_cli("send", str(path)).code == 0
-    SqsPoller(stack.client("sqs"), stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
+    process(stack)
 
 
 def test_lists_ready_and_too_small_audiences_with_live_status(stack, run_cli, tmp_path: Path):
@@ -112,8 +112,8 @@ def test_a_missing_table_is_an_aws_error(stack, run_cli):
 def test_linking_keeps_the_pinterest_audience_and_waits_for_a_creation_in_progress(stack, run_cli):
     from datetime import UTC, datetime, timedelta
 
-    from pinsync.adapters.state import DynamoMappingStore
-    from pinsync_cli.local_stack import TABLE
+    from local_stack.stack import TABLE
+    from pinsync.adapters.dynamo_mappings import DynamoMappingStore
 
     store = DynamoMappingStore(stack.client("dynamodb"), TABLE)
     existing = stack.emulator.state.create_customer_list(DEFAULT_AD_ACCOUNT_ID, "from the UI", "", "EMAIL")

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pinsync.identities import sha256_hex
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import LocalStack
-from pinsync_cli.poller import SqsPoller
+from local_stack.stack import LocalStack
+from pinsync.sync.identities import sha256_hex
+
+from tests.cli.conftest import process
 
 
 def write_csv(path: Path, emails: list[str]) -> str:
     path.write_text("email\n" + "".join(f"{email}\n" for email in emails))
     return str(path)
-
-
-def process(stack: LocalStack) -> None:
-    SqsPoller(stack.client("sqs"), stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
 
 
 def members(stack: LocalStack) -> set[str]:

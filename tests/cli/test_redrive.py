@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 
-from pinsync.identities import sha256_hex
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import seeded_token_secret
-from pinsync_cli.poller import SqsPoller
+from local_stack.stack import seeded_token_secret
+from pinsync.sync.identities import sha256_hex
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID
 
 from tests.builders import body, profile
-from tests.cli.conftest import depth, drain
+from tests.cli.conftest import depth, drain, process
 
 POISON = "{not json"
 SHAPELESS = json.dumps({"identityMap": {}})
@@ -31,12 +28,10 @@ def dead_letter(stack, run_cli) -> None:
     sm.put_secret_value(SecretId=stack.secret_arn, SecretString=json.dumps({"status": "not-connected"}))
     for message in (POISON, SHAPELESS, body(profile({"seg": "realized"}, email="late@example.com"))):
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message)
-    sync_runtime.cache_clear()
-    SqsPoller(sqs, stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
+    process(stack)
     assert depth(stack, stack.dead_letter_queue_url) == 3
     # the cause is fixed: the token is back
     sm.put_secret_value(SecretId=stack.secret_arn, SecretString=seeded_token_secret(stack.emulator).to_secret_string())
-    sync_runtime.cache_clear()
 
 
 def test_dry_run_counts_reasons_moves_nothing_and_prints_no_body(stack, run_cli):
@@ -66,7 +61,7 @@ def test_only_valid_then_everything_moves_back_without_loss(stack, run_cli):
     assert depth(stack, stack.queue_url) == 1
 
     # the redriven message now goes through
-    SqsPoller(stack.client("sqs"), stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
+    process(stack)
     [customer_list] = stack.emulator.state.customer_lists()
     assert stack.emulator.state.members(customer_list["id"]) == {sha256_hex("late@example.com")}
 

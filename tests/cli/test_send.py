@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pinsync.identities import sha256_hex
+from pinsync.sync.identities import sha256_hex
 from pinsync_cli.members import MAX_MESSAGE_BYTES, SAFETY_MARGIN_BYTES, Packer, RowOptions, profile_from_row
 from pinsync_cli.send import BatchSender
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.poller import SqsPoller
-
 from tests.builders import body, profile
+from tests.cli.conftest import process
 
 RUN = {
     "destination": {"name": "pinsync", "ad_account_id": "549755885175"},
@@ -32,8 +29,7 @@ RUN = {
 def test_the_local_stack_on_one_screen(stack, run_cli):
     sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{not json")
-    SqsPoller(sqs, stack.queue_url, load_handler("audience_sync")).run_until_drained(timeout=30)
-    sync_runtime.cache_clear()
+    process(stack)
     for _ in range(3):
         sqs.send_message(
             QueueUrl=stack.queue_url, MessageBody=body(profile({"seg": "realized"}, email="a@example.com"))

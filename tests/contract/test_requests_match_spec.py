@@ -14,11 +14,12 @@ import pytest
 import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
-from pinsync.adapters.oauth import StaticToken
-from pinsync.adapters.pinterest import PinterestClient
-from pinsync.deadline import Deadline
-from pinsync.identities import sha256_hex
-from pinsync.membership import Operation
+from pinsync.adapters.pinterest_ads import PinterestClient
+from pinsync.adapters.pinterest_oauth import StaticToken
+from pinsync.core.deadline import Deadline
+from pinsync.core.observability import NO_METRICS
+from pinsync.sync.identities import sha256_hex
+from pinsync.sync.membership import Operation
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 SPEC = Path(__file__).resolve().parents[2] / "tools" / "pinterest_emulator" / "spec" / "openapi.json"
@@ -58,6 +59,7 @@ def test_every_request_of_a_sync_validates_against_the_official_spec(openapi: Op
             ad_account_id=DEFAULT_AD_ACCOUNT_ID,
             tokens=StaticToken(token),
             session=session,
+            metrics=NO_METRICS,
             deadline=Deadline(lambda: 60.0),
             rng=random.Random(1),
         )

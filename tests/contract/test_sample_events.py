@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from pinsync.contract import ContractError, parse_body
-from pinsync.outcome import RunOutcome
-from pinsync.rotation_wiring import ExpiryCheckEvent, RotationEvent, parse_event
-from pinsync.wiring import inbound_messages
+from pinsync.events import Destination, detail_of
+from pinsync.rotation.invocation import ExpiryCheckEvent, RotationEvent, parse_event
+from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.outcome import RunOutcome
+from pinsync.sync.runtime import inbound_messages
+
+from tests.builders import EPOCH
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -26,7 +29,7 @@ def test_sample_profiles_follow_the_contract_except_the_deliberately_broken_one(
 
 
 def test_sample_sqs_event_carries_contract_messages():
-    messages = inbound_messages(json.loads((EVENTS / "sqs-audience-sync.json").read_text()))
+    messages = inbound_messages(json.loads((EVENTS / "sqs-audience-sync.json").read_text()), EPOCH)
     assert len(messages) == 2
     assert all(parse_body(message.body) for message in messages)
 
@@ -61,4 +64,4 @@ def test_the_readme_dataflow_run_sample_is_what_the_code_computes_from_its_count
     for reason, count in messages["rejected_by_reason"].items():
         for index in range(count):
             outcome.reject_message(f"{reason}-{index}", reason)
-    assert outcome.as_detail() == {key: value for key, value in sample.items() if key != "destination"}
+    assert detail_of(outcome.to_event(Destination.model_validate(sample["destination"]))) == sample

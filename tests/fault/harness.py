@@ -21,15 +21,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import Handler, load_handler
-from pinsync_cli.local_stack import DESTINATION_NAME, LocalSettings, LocalStack, local_stack
-from pinsync_cli.poller import SqsPoller
+from local_stack.handlers import Handler
+from local_stack.poller import SqsPoller
+from local_stack.stack import DESTINATION_NAME, LocalSettings, LocalStack, local_stack
+from pinsync.sync.runtime import SyncClients, SyncRuntime
 
 from bench.workload import GeneratedMessage, Workload
+from tests.fakes.dynamodb import AtomicCalls
 
 MAX_WAIT_SECONDS = 0.05  # retry waits are recorded at full length but slept at most this long
 
@@ -65,6 +66,7 @@ class Verdicts:
 class Scenario:
     stack: LocalStack
     sleep: CappedSleep
+    runtime: SyncRuntime
     handler: Handler
     sent: list[Sent] = field(default_factory=list)
     pollers: list[SqsPoller] = field(default_factory=list)
@@ -212,21 +214,21 @@ def _latest_times(workload: Workload, dead: list[GeneratedMessage]) -> dict[tupl
 
 
 @contextmanager
-def scenario(settings: LocalSettings | None = None, *, environment: dict[str, str] | None = None) -> Iterator[Scenario]:
-    """A fresh local stack, the sync handler as Lambda loads it, retry waits capped, function output discarded."""
+def scenario(
+    settings: LocalSettings | None = None, *, atomic_dynamodb: bool = False, **sync_settings: Any
+) -> Iterator[Scenario]:
+    """A fresh local stack, the sync handler as Lambda runs it (with these settings), retry waits capped, function
+    output discarded. ``atomic_dynamodb`` serialises the function's DynamoDB calls (see ``AtomicCalls``)."""
     for name in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    sync_runtime.cache_clear()
     settings = settings or LocalSettings(max_receive_count=10)
     with local_stack(settings) as stack, open(os.devnull, "w") as sink, redirect_stdout(sink):
-        os.environ.update(environment or {})
-        sync_runtime.cache_clear()
         sleep = CappedSleep()
-        sync_runtime().sleep = sleep
-        try:
-            yield Scenario(stack=stack, sleep=sleep, handler=load_handler("audience_sync"))
-        finally:
-            sync_runtime.cache_clear()
+        clients = SyncClients.create(stack.session(), endpoint_url=stack.endpoint_url)
+        if atomic_dynamodb:
+            clients = replace(clients, dynamodb=AtomicCalls(clients.dynamodb))
+        runtime = stack.sync_runtime(sleep=sleep, clients=clients, **sync_settings)
+        yield Scenario(stack=stack, sleep=sleep, runtime=runtime, handler=stack.sync_handler(runtime=runtime))
 
 
 def run_in_threads(*targets: Callable[[], None], timeout: float = 60.0) -> list[BaseException]:

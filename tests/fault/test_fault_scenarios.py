@@ -13,11 +13,8 @@ from typing import Any
 
 import pytest
 import requests
-from pinsync.rotation_wiring import rotation_runtime
+from local_stack.stack import LocalSettings
 from pinsync.tokens import TokenSecret
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import LocalSettings
 from pinterest_emulator import Fault
 
 from bench.workload import POISON_BODIES, GeneratedMessage, Workload, generate
@@ -111,7 +108,7 @@ def test_a_429_storm_is_waited_out_and_nothing_is_lost():
 
 def test_latency_spikes_past_the_client_timeout():
     workload = small_workload(4)
-    with scenario(LocalSettings(max_receive_count=10), environment={"PINTEREST_TIMEOUT_SECONDS": "1"}) as run:
+    with scenario(LocalSettings(max_receive_count=10), pinterest_timeout_seconds=1) as run:
         state = run.stack.emulator.state
         run.send(workload.waves[0])
         run.drain()
@@ -122,7 +119,7 @@ def test_latency_spikes_past_the_client_timeout():
         run.drain(timeout=60)
         verdicts = run.check(workload)
         assert verdicts.dead == []
-        assert sync_runtime().settings.pinterest_timeout_seconds == 1.0
+        assert run.runtime.settings.pinterest_timeout_seconds == 1.0
         slow = [entry for entry in state.requests_log if entry.get("faults")]
         assert len(slow) == 4
 
@@ -130,8 +127,7 @@ def test_latency_spikes_past_the_client_timeout():
 def test_a_create_call_that_times_out_but_lands_later_never_makes_two_lists():
     # Given the first list creation takes longer than the client waits (Pinterest still applies it, late)
     workload = generate(seed=5, people=40, audiences=("solo",), profiles_per_message=1)
-    environment = {"PINTEREST_TIMEOUT_SECONDS": "1", "CREATION_LEASE_SECONDS": "10"}
-    with scenario(LocalSettings(max_receive_count=20), environment=environment) as run:
+    with scenario(LocalSettings(max_receive_count=20), pinterest_timeout_seconds=1, creation_lease_seconds=10) as run:
         run.stack.emulator.state.inject_fault(
             Fault(kind="latency", seconds=2.5, count=1, method="POST", path_contains="customer_lists")
         )
@@ -181,13 +177,9 @@ def test_the_token_expires_mid_run_and_a_rotation_brings_it_back():
         version = secrets.rotate_secret(
             SecretId=run.stack.secret_arn, RotationLambdaARN=rotator_arn, RotationRules={"AutomaticallyAfterDays": 7}
         )["VersionId"]
-        rotation_runtime.cache_clear()
-        rotate = load_handler("token_rotation")
-        try:
-            for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
-                rotate({"Step": step, "SecretId": run.stack.secret_arn, "ClientRequestToken": version}, FakeContext())
-        finally:
-            rotation_runtime.cache_clear()
+        rotate = run.stack.rotation_handler()
+        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+            rotate({"Step": step, "SecretId": run.stack.secret_arn, "ClientRequestToken": version}, FakeContext())
         after = secrets.get_secret_value(SecretId=run.stack.secret_arn, VersionStage="AWSCURRENT")
         assert after["VersionId"] == version != before["VersionId"]
         old = TokenSecret.model_validate_json(before["SecretString"]).access_token.get_secret_value()
@@ -199,33 +191,9 @@ def test_the_token_expires_mid_run_and_a_rotation_brings_it_back():
         assert verdicts.dead == []
 
 
-class AtomicCalls:
-    """DynamoDB applies each conditional write atomically; moto's server runs requests in threads without a lock,
-    so two threads can both pass one condition there. Serialising each call restores the guarantee DynamoDB gives
-    (same device as tests/integration/test_audience_sync.py::AtomicCalls). Without it, this test would measure
-    moto, not pinsync."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
-
 def test_two_pollers_racing_to_create_lists_make_one_list_per_audience():
     workload = small_workload(7, people=48)
-    with scenario(LocalSettings(max_receive_count=10)) as run:
-        runtime = sync_runtime()
-        atomic = AtomicCalls(runtime.mappings._client)
-        runtime.mappings._client = atomic
-        runtime.ledger._client = atomic
+    with scenario(LocalSettings(max_receive_count=10), atomic_dynamodb=True) as run:
         # Both pollers' first invocations start together; the list creation is slow, so they overlap
         run.stack.emulator.state.inject_fault(
             Fault(kind="latency", seconds=0.5, count=len(AUDIENCES), method="POST", path_contains="customer_lists")

@@ -22,10 +22,12 @@ from typing import Any, cast
 
 import pytest
 from moto.events.models import EventPattern
-from pinsync.adapters.alert_state import alert_key
-from pinsync.adapters.state import ACTIVATIONS_KEY, audience_key
-from pinsync.alerts import ALARM_PURPOSES, ALL_ALERT_TYPES
-from pinsync.alerts_wiring import AlertSettings
+from pinsync.adapters.dynamo_alerts import alert_key
+from pinsync.adapters.dynamo_mappings import ACTIVATIONS_KEY, audience_key
+from pinsync.alerts.alarms import ALARM_PURPOSES
+from pinsync.alerts.model import ALL_ALERT_TYPES
+from pinsync.alerts.settings import AlertSettings
+from pinsync.core.observability import MetricName
 
 from tests.infra.sam_translate import REPO_ROOT
 from tests.infra.test_template_invariants import Template, props, referenced_id, resources_of_type
@@ -39,7 +41,7 @@ PSEUDO = {"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1", "AWS::Accoun
           "AWS::Partition": "aws"}  # fmt: skip
 PARAMETER_VALUES = {"DestinationName": "pinsync", "AdAccountId": "123"}
 
-# Metric names emitted by the rotation function (pinsync/rotation_wiring.py): scanned below like the others; listed
+# Metric names emitted by the rotation function (pinsync/rotation/runtime.py): found below like the others; listed
 # here too so the test says what the dashboard expects from it.
 ROTATION_METRICS = {"AccessTokenDaysLeft", "RefreshTokenDaysLeft", "TokenRotationFailures"}
 
@@ -311,8 +313,8 @@ def test_no_alarm_purpose_can_be_another_stacks_alarm() -> None:
 
 @pytest.mark.parametrize("state", ["ALARM", "OK"])
 def test_alarms_of_a_stack_sharing_the_prefix_are_delivered_but_ignored(state: str, cfn_template: Template) -> None:
-    from pinsync.alert_models import parse_alert_event
-    from pinsync.alerts import AlertContext, Ignored, classify
+    from pinsync.alerts.classify import AlertContext, Ignored, classify
+    from pinsync.alerts.inbound import parse_alert_event
 
     ctx = AlertContext(destination_name="pinsync", stack_name=STACK_NAME)
     pattern = rule_patterns(cfn_template)["AlarmStateChangeRule"]
@@ -364,27 +366,10 @@ def _module_constants(tree: ast.Module) -> dict[str, str]:
 
 
 def code_metric_names() -> set[str]:
-    """Every metric name the pinsync package emits: ``name=`` of add_metric / single_metric calls (literals or
-    module constants), plus the constants of report.py (emitted in a loop)."""
-    trees = {path: ast.parse(path.read_text()) for path in PINSYNC_PACKAGE.rglob("*.py")}
-    constants: dict[str, str] = {}
-    for tree in trees.values():
-        constants.update(_module_constants(tree))
-    names = {value for name, value in _module_constants(trees[PINSYNC_PACKAGE / "report.py"]).items() if name.isupper()}
-    names.discard("Dataflow Run")
-    for tree in trees.values():
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "add_metric", "single_metric")):  # fmt: skip
-                continue
-            for keyword in node.keywords:
-                if keyword.arg != "name":
-                    continue
-                if isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
-                    names.add(keyword.value.value)
-                elif isinstance(keyword.value, ast.Name) and keyword.value.id in constants:
-                    names.add(constants[keyword.value.id])
-    return names
+    """Every metric the pinsync package emits: the members of ``MetricName`` some module of the package uses (the
+    registry alone proves nothing: a member nothing references is never emitted)."""
+    sources = "\n".join(path.read_text() for path in PINSYNC_PACKAGE.rglob("*.py") if path.name != "observability.py")
+    return {member.value for member in MetricName if f"MetricName.{member.name}" in sources}
 
 
 def dashboard(template: Template, stack_name: str = STACK_NAME) -> dict[str, Any]:
@@ -435,14 +420,14 @@ def powertools_environment(template: Template, function_id: str, stack_name: str
 
 
 _EMIT_RUN_METRICS = """
-from pinsync.observability import metrics
-from pinsync.outcome import RunOutcome
-from pinsync.report import record_metrics
+from pinsync.core.observability import EMF_METRICS, metrics
+from pinsync.sync.outcome import RunOutcome
+from pinsync.sync.report import record_metrics
 
 outcome = RunOutcome(messages_received=2, profiles_received=2, added=1)
 outcome.excluded["invalid_identity"] += 1
 outcome.failed["rate_limited"] += 1
-record_metrics(outcome)
+record_metrics(outcome, EMF_METRICS)
 metrics.flush_metrics()
 """
 
@@ -535,7 +520,7 @@ def test_service_is_pinsync_without_the_variable() -> None:
 
 
 def test_globals_set_the_namespace_the_code_uses_and_a_service_per_stack(sam_template: Template) -> None:
-    from pinsync.observability import METRICS_NAMESPACE
+    from pinsync.core.observability import METRICS_NAMESPACE
 
     variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
@@ -601,7 +586,7 @@ def test_alert_function_role_is_least_privilege(cfn_template: Template) -> None:
 def test_alert_role_grants_the_calls_and_keys_of_the_alert_state(cfn_template: Template) -> None:
     statements = props(cfn_template["Resources"]["DataflowAlertsFunctionRole"])["Policies"][0]["PolicyDocument"]
     (table,) = [s for s in statements["Statement"] if s.get("Sid") == "AlertSuppressionState"]
-    source = (PINSYNC_PACKAGE / "adapters" / "alert_state.py").read_text()
+    source = (PINSYNC_PACKAGE / "adapters" / "dynamo_alerts.py").read_text()
     called = {
         "dynamodb:" + "".join(word.title() for word in method.split("_"))
         for method in re.findall(r"self\._client\.(\w+)\(", source)
@@ -622,8 +607,8 @@ def test_outputs_name_the_topic_and_the_dashboard(sam_template: Template) -> Non
 
 
 def test_every_alert_type_has_a_sample_or_is_recovered() -> None:
-    from pinsync.alert_models import parse_alert_event
-    from pinsync.alerts import AlertContext, classify
+    from pinsync.alerts.classify import AlertContext, classify
+    from pinsync.alerts.inbound import parse_alert_event
 
     ctx = AlertContext(destination_name="pinsync", stack_name=STACK_NAME)
     produced = set()

@@ -10,9 +10,9 @@ import re
 from typing import Any
 
 import pytest
-from pinsync.alerts_wiring import AlertSettings
-from pinsync.config import SyncSettings
-from pinsync.rotation_wiring import RotationSettings
+from pinsync.alerts.settings import AlertSettings
+from pinsync.rotation.settings import RotationSettings
+from pinsync.sync.settings import SyncSettings
 from pydantic_settings import BaseSettings
 
 FUNCTIONS: dict[str, type[BaseSettings]] = {

@@ -24,7 +24,7 @@ Check = Callable[[Template], list[str]]
 
 SYNC_FUNCTION = "AudienceSyncFunction"
 
-# The sync function's configuration contract with pinsync.config (function-level variables).
+# The sync function's configuration contract with pinsync.core.settings (function-level variables).
 SYNC_FUNCTION_ENV_VARS = frozenset(
     {
         "AD_ACCOUNT_ID",

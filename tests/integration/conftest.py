@@ -6,24 +6,24 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from local_stack.handlers import Handler
+from local_stack.stack import create_state_table, seeded_token_secret
 from moto import mock_aws
-from pinsync.observability import logger as pinsync_logger
-from pinsync.wiring import SyncRuntime, sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import create_state_table, seeded_token_secret
+from pinsync.core.observability import instrumented
+from pinsync.core.observability import logger as pinsync_logger
+from pinsync.sync.runtime import SyncClients, SyncRuntime, build_runtime
+from pinsync.sync.settings import SyncSettings
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext
 
 REGION = "us-east-1"
 TABLE = "pinsync-state"
-
-_sync_handler = load_handler("audience_sync")
 
 
 @pytest.fixture(scope="session")
@@ -103,41 +103,54 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[A
         yield Aws(secret_arn=arn, runs_queue_url=pinsync_events_queue("runs"))
 
 
-@pytest.fixture
-def sync_env(aws: Aws, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """The sync function's environment, as template.yaml sets it."""
-    for name, value in {
-        "AD_ACCOUNT_ID": DEFAULT_AD_ACCOUNT_ID,
-        "PINTEREST_API_BASE_URL": emulator.base_url,
-        "TOKEN_SECRET_ID": aws.secret_arn,
-        "STATE_TABLE_NAME": TABLE,
-        "EVENT_BUS_NAME": "default",
-        "ACTIVATED_AUDIENCES": "*",
-        "MAX_RECORDS_PER_REQUEST": "1000",
-        "DESTINATION_NAME": "pinsync test",
-        "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    sync_runtime.cache_clear()
-    yield aws
-    sync_runtime.cache_clear()
+@dataclass
+class SyncFunction(Aws):
+    """The sync function as Lambda runs it (its decorators included), on a runtime built from test settings with
+    retry waits recorded instead of slept. ``functions/audience_sync/app.py`` itself, reading the environment, is
+    exercised by tests/integration/test_function_entrypoints.py."""
+
+    emulator: EmulatorServer
+    waits: list[float] = field(default_factory=list)
+    runtime: SyncRuntime = field(init=False)
+    handler: Handler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.configure()
+
+    def settings(self, **overrides: Any) -> SyncSettings:
+        """The sync function's settings, as template.yaml sets them, pointed at moto and the emulator."""
+        values: dict[str, Any] = {
+            "ad_account_id": DEFAULT_AD_ACCOUNT_ID,
+            "pinterest_api_base_url": self.emulator.base_url,
+            "token_secret_id": self.secret_arn,
+            "state_table_name": TABLE,
+            "event_bus_name": "default",
+            "activated_audiences": "*",
+            "max_records_per_request": 1000,
+            "destination_name": "pinsync test",
+        }
+        return SyncSettings.of(**(values | overrides))
+
+    def configure(self, *, clients: SyncClients | None = None, **overrides: Any) -> SyncRuntime:
+        """(Re)build the function with these settings (and clients), as a new cold start would."""
+        runtime = build_runtime(self.settings(**overrides), clients or SyncClients.create(), sleep=self.waits.append)
+        self.runtime = runtime
+        self.handler = instrumented()(runtime.handle)
+        return runtime
+
+    def invoke(self, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
+        return self.handler(event, context or FakeContext())
 
 
 @pytest.fixture
-def waits(sync_env: Aws) -> list[float]:
+def sync_env(aws: Aws, emulator: EmulatorServer) -> SyncFunction:
+    return SyncFunction(secret_arn=aws.secret_arn, runs_queue_url=aws.runs_queue_url, emulator=emulator)
+
+
+@pytest.fixture
+def waits(sync_env: SyncFunction) -> list[float]:
     """Retry waits the Pinterest client asked for, recorded instead of slept."""
-    recorded: list[float] = []
-    sync_runtime().sleep = recorded.append
-    return recorded
-
-
-def invoke_sync(event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
-    return _sync_handler(event, context or FakeContext())
-
-
-def runtime() -> SyncRuntime:
-    return sync_runtime()
+    return sync_env.waits
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import boto3
 import pytest
 import requests
+from local_stack.stack import seeded_token_secret
 from moto import mock_aws
 from pinsync.tokens import TokenSecret
 from pinsync_cli import connect, status
-from pinsync_cli.local_stack import seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorServer
 
 from tests.integration.conftest import fake_aws_environment

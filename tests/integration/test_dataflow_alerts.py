@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -13,12 +13,17 @@ from typing import Any, cast
 import boto3
 import pytest
 import responses
+from aws_lambda_powertools.logging import correlation_paths
+from local_stack.handlers import Handler
+from local_stack.stack import create_state_table
 from moto import mock_aws
-from pinsync.alert_models import parse_alert_event
-from pinsync.alerts import Alert, classify, render
-from pinsync.alerts_wiring import AlertRuntime, alert_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import create_state_table
+from pinsync.alerts.classify import classify
+from pinsync.alerts.inbound import parse_alert_event
+from pinsync.alerts.model import Alert
+from pinsync.alerts.render import render
+from pinsync.alerts.runtime import AlertClients, AlertRuntime, build_runtime
+from pinsync.alerts.settings import AlertSettings
+from pinsync.core.observability import instrumented
 
 from tests.builders import FakeContext
 from tests.integration.conftest import fake_aws_environment, received_json
@@ -27,8 +32,6 @@ REGION = "us-east-1"
 TABLE = "pinsync-state"
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "alerts"
 WEBHOOK_URL = "https://hooks.example.com/services/T000/B000/XXXX"
-
-_alerts = load_handler("dataflow_alerts")
 
 # sample -> [(alert_type, severity, subject)] it publishes
 EXPECTED = {
@@ -75,8 +78,43 @@ def sample(name: str) -> dict[str, Any]:
 
 @dataclass
 class AlertStack:
+    """The alert function as Lambda runs it (decorators included) on moto, with a clock the test sets."""
+
     topic_arn: str
     queue_url: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    runtime: AlertRuntime = field(init=False)
+    handler: Handler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.configure()
+
+    def settings(self, **overrides: Any) -> AlertSettings:
+        """The alert function's settings, as template.yaml sets them."""
+        values: dict[str, Any] = {
+            "alert_topic_arn": self.topic_arn,
+            "state_table_name": TABLE,
+            "destination_name": "pinsync",
+            "stack_name": "pinsync",
+            "skipped_rate_threshold": 0.01,
+            "suppression_minutes": 60,
+            "alert_webhook_secret_id": "",
+            "sync_log_group": "/aws/lambda/pinsync/audience-sync",
+            "rotation_log_group": "/aws/lambda/pinsync/token-rotation",
+            "dashboard_name": "pinsync-dataflow",
+            "dead_letter_queue_name": "pinsync-AudienceDeadLetterQueue-AbCdEf123456",
+            "token_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:TokenSecret-Xy12AbCd34Ef-a1B2c3",
+        }
+        return AlertSettings.of(**(values | overrides))
+
+    def configure(self, **overrides: Any) -> AlertRuntime:
+        """(Re)build the function with these settings, as a new cold start would."""
+        self.runtime = build_runtime(self.settings(**overrides), AlertClients.create(), clock=lambda: self.now)
+        self.handler = instrumented(correlation_id_path=correlation_paths.EVENT_BRIDGE)(self.runtime.handle)
+        return self.runtime
+
+    def invoke(self, event: Any) -> dict[str, Any]:
+        return self.handler(event, FakeContext())
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
@@ -93,11 +131,6 @@ class AlertStack:
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertStack]:
     fake_aws_environment(monkeypatch)
-    for name, value in {
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         sns = boto3.client("sns", region_name=REGION)
@@ -108,45 +141,20 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertStack]:
         sns.subscribe(
             TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"}
         )
-        for name, value in {
-            "ALERT_TOPIC_ARN": topic_arn,
-            "STATE_TABLE_NAME": TABLE,
-            "DESTINATION_NAME": "pinsync",
-            "STACK_NAME": "pinsync",
-            "SKIPPED_RATE_THRESHOLD": "0.01",
-            "SUPPRESSION_MINUTES": "60",
-            "ALERT_WEBHOOK_SECRET_ID": "",
-            "SYNC_LOG_GROUP": "/aws/lambda/pinsync/audience-sync",
-            "ROTATION_LOG_GROUP": "/aws/lambda/pinsync/token-rotation",
-            "DASHBOARD_NAME": "pinsync-dataflow",
-            "DEAD_LETTER_QUEUE_NAME": "pinsync-AudienceDeadLetterQueue-AbCdEf123456",
-            "TOKEN_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:TokenSecret-Xy12AbCd34Ef-a1B2c3",
-        }.items():
-            monkeypatch.setenv(name, value)
-        alert_runtime.cache_clear()
         yield AlertStack(topic_arn=topic_arn, queue_url=queue_url)
-        alert_runtime.cache_clear()
-
-
-def invoke(event: Any) -> dict[str, Any]:
-    return _alerts(event, FakeContext())
-
-
-def at(runtime: AlertRuntime, when: datetime) -> None:
-    runtime.clock = lambda: when
 
 
 def attributes(notification: dict[str, Any]) -> dict[str, str]:
     return {name: value["Value"] for name, value in notification["MessageAttributes"].items()}
 
 
-def expected_text(event: dict[str, Any]) -> list[str]:
-    runtime = alert_runtime()
+def expected_text(stack: AlertStack, event: dict[str, Any]) -> list[str]:
+    context = stack.runtime.service.context
     parsed = parse_alert_event(event)
     assert not isinstance(parsed, type(None))
     return [
-        render(d, runtime.settings.context).text
-        for d in classify(parsed, runtime.settings.context)  # type: ignore[arg-type]
+        render(d, context).text
+        for d in classify(parsed, context)  # type: ignore[arg-type]
         if isinstance(d, Alert)
     ]
 
@@ -160,12 +168,12 @@ def test_sample_publishes_exactly_its_alert(name: str, expected: list[tuple[str,
     event = sample(name)
 
     # When the alert function handles it
-    summary = invoke(event)
+    summary = stack.invoke(event)
 
     # Then exactly the expected messages are on the topic, with filterable attributes
     published = stack.published()
     assert [(attributes(n)["alert_type"], attributes(n)["severity"], n["Subject"]) for n in published] == expected
-    assert [n["Message"] for n in published] == expected_text(event)
+    assert [n["Message"] for n in published] == expected_text(stack, event)
     assert all(n["TopicArn"] == stack.topic_arn for n in published)
     assert all(set(n["MessageAttributes"]) == {"alert_type", "severity"} for n in published)
     assert all(a["Type"] == "String" for n in published for a in n["MessageAttributes"].values())
@@ -180,7 +188,7 @@ def test_sample_publishes_exactly_its_alert(name: str, expected: list[tuple[str,
 
 def test_messages_carry_counts_and_names_but_no_identifiers(stack: AlertStack) -> None:
     for name in EXPECTED:
-        invoke(sample(name))
+        stack.invoke(sample(name))
 
     for notification in stack.published():
         text = notification["Subject"] + notification["Message"]
@@ -193,13 +201,12 @@ def test_messages_carry_counts_and_names_but_no_identifiers(stack: AlertStack) -
 
 
 def test_same_alarm_twice_within_the_window_sends_one_message(stack: AlertStack) -> None:
-    runtime = alert_runtime()
     event = sample("alarm-dead-letter-queue.json")
-    at(runtime, datetime(2026, 11, 28, 10, 5, tzinfo=UTC))
+    stack.now = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
 
-    first = invoke(event)
-    at(runtime, datetime(2026, 11, 28, 10, 50, tzinfo=UTC))
-    second = invoke(event)
+    first = stack.invoke(event)
+    stack.now = datetime(2026, 11, 28, 10, 50, tzinfo=UTC)
+    second = stack.invoke(event)
 
     assert (first["published"], second["published"], second["suppressed"]) == (1, 0, 1)
     assert len(stack.published()) == 1
@@ -209,13 +216,12 @@ def test_same_alarm_twice_within_the_window_sends_one_message(stack: AlertStack)
 
 
 def test_the_same_alert_is_sent_again_after_the_window(stack: AlertStack) -> None:
-    runtime = alert_runtime()
     event = sample("dataflow-run-failed.json")
-    at(runtime, datetime(2026, 11, 28, 10, 5, tzinfo=UTC))
-    invoke(event)
+    stack.now = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
+    stack.invoke(event)
 
-    at(runtime, datetime(2026, 11, 28, 11, 6, tzinfo=UTC))
-    again = invoke(event)
+    stack.now = datetime(2026, 11, 28, 11, 6, tzinfo=UTC)
+    again = stack.invoke(event)
 
     assert again["published"] == 1
     assert len(stack.published()) == 2
@@ -230,16 +236,16 @@ def test_rotation_failure_reported_three_ways_is_one_message(stack: AlertStack) 
         "secretsmanager-rotation-failed.json",
         "alarm-token-rotation-failed.json",
     ):
-        invoke(sample(name))
+        stack.invoke(sample(name))
 
     assert [attributes(n)["alert_type"] for n in stack.published()] == ["token_rotation_failed"]
 
 
 def test_alarm_then_ok_sends_recovered_and_clears_the_state(stack: AlertStack) -> None:
-    invoke(sample("alarm-dead-letter-queue.json"))
+    stack.invoke(sample("alarm-dead-letter-queue.json"))
     assert len(stack.open_alerts()) == 1
 
-    summary = invoke(sample("alarm-dead-letter-queue-ok.json"))
+    summary = stack.invoke(sample("alarm-dead-letter-queue-ok.json"))
 
     first, recovered = stack.published()
     assert attributes(first)["alert_type"] == "dead_letter_queue"
@@ -251,17 +257,17 @@ def test_alarm_then_ok_sends_recovered_and_clears_the_state(stack: AlertStack) -
 
 
 def test_ok_without_an_open_alert_sends_nothing(stack: AlertStack) -> None:
-    summary = invoke(sample("alarm-dead-letter-queue-ok.json"))
+    summary = stack.invoke(sample("alarm-dead-letter-queue-ok.json"))
 
     assert stack.published() == []
     assert (summary["published"], summary["ignored"]) == (0, 1)
 
 
 def test_after_recovery_a_new_alarm_is_sent_at_once(stack: AlertStack) -> None:
-    invoke(sample("alarm-dead-letter-queue.json"))
-    invoke(sample("alarm-dead-letter-queue-ok.json"))
+    stack.invoke(sample("alarm-dead-letter-queue.json"))
+    stack.invoke(sample("alarm-dead-letter-queue-ok.json"))
 
-    again = invoke(sample("alarm-dead-letter-queue.json"))
+    again = stack.invoke(sample("alarm-dead-letter-queue.json"))
 
     assert again["published"] == 1
     assert [attributes(n)["alert_type"] for n in stack.published()] == [
@@ -272,16 +278,14 @@ def test_after_recovery_a_new_alarm_is_sent_at_once(stack: AlertStack) -> None:
 
 
 def test_a_failed_publish_reopens_the_window_so_the_retry_sends(stack: AlertStack) -> None:
-    runtime = alert_runtime()
-    good_topic = stack.topic_arn
-    runtime.notifier._topic_arn = good_topic.replace("pinsync-alerts", "deleted-topic")
+    stack.configure(alert_topic_arn=stack.topic_arn.replace("pinsync-alerts", "deleted-topic"))
     event = sample("alarm-sync-errors.json")
 
     with pytest.raises(Exception, match=r"NotFound|does not exist"):
-        invoke(event)
+        stack.invoke(event)
 
-    runtime.notifier._topic_arn = good_topic
-    retried = invoke(event)
+    stack.configure()
+    retried = stack.invoke(event)
 
     assert retried["published"] == 1
     assert len(stack.published()) == 1
@@ -318,7 +322,7 @@ MARKER = "pina_SECRET-MARKER-9f3c"
 def test_garbage_is_logged_without_payload_and_counted(
     event: Any, stack: AlertStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    summary = invoke(event)
+    summary = stack.invoke(event)
 
     output = capsys.readouterr().out
     assert summary["recognized"] is False and summary["published"] == 0
@@ -333,12 +337,11 @@ def test_garbage_is_logged_without_payload_and_counted(
 
 
 @pytest.fixture
-def webhook_secret(stack: AlertStack, monkeypatch: pytest.MonkeyPatch) -> str:
+def webhook_secret(stack: AlertStack) -> str:
     arn: str = stack.client("secretsmanager").create_secret(
         Name="pinsync/alert-webhook", SecretString=json.dumps({"url": WEBHOOK_URL})
     )["ARN"]
-    monkeypatch.setenv("ALERT_WEBHOOK_SECRET_ID", arn)
-    alert_runtime.cache_clear()
+    stack.configure(alert_webhook_secret_id=arn)
     return arn
 
 
@@ -346,7 +349,7 @@ def test_webhook_receives_a_slack_payload(webhook_secret: str, stack: AlertStack
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, WEBHOOK_URL, body="ok", status=200)
 
-        invoke(sample("alarm-queue-delay.json"))
+        stack.invoke(sample("alarm-queue-delay.json"))
 
         (call,) = mock.calls
     payload = json.loads(call.request.body or b"{}")
@@ -365,7 +368,7 @@ def test_a_failing_webhook_is_counted_and_does_not_block_sns(
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, WEBHOOK_URL, body="boom", status=500)
 
-        summary = invoke(sample("dataflow-run-failed.json"))
+        summary = stack.invoke(sample("dataflow-run-failed.json"))
 
         assert len(mock.calls) == 1  # no retry storm
     output = capsys.readouterr().out
@@ -376,21 +379,19 @@ def test_a_failing_webhook_is_counted_and_does_not_block_sns(
 
 def test_without_a_webhook_secret_nothing_is_posted(stack: AlertStack) -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        invoke(sample("alarm-queue-delay.json"))
+        stack.invoke(sample("alarm-queue-delay.json"))
 
         assert len(mock.calls) == 0
-    assert alert_runtime().webhook is None
+    assert stack.runtime.service.webhook is None
 
 
-def test_suppression_window_comes_from_the_environment(stack: AlertStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SUPPRESSION_MINUTES", "5")
-    alert_runtime.cache_clear()
-    runtime = alert_runtime()
+def test_suppression_window_comes_from_the_settings(stack: AlertStack) -> None:
+    stack.configure(suppression_minutes=5)
     start = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
 
-    at(runtime, start)
-    invoke(sample("alarm-queue-delay.json"))
-    at(runtime, start + timedelta(minutes=6))
-    invoke(sample("alarm-queue-delay.json"))
+    stack.now = start
+    stack.invoke(sample("alarm-queue-delay.json"))
+    stack.now = start + timedelta(minutes=6)
+    stack.invoke(sample("alarm-queue-delay.json"))
 
     assert len(stack.published()) == 2

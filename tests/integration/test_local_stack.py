@@ -5,25 +5,22 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from pinsync.identities import sha256_hex
-from pinsync.wiring import sync_runtime
-from pinsync_cli.demo import run_demo
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import LocalSettings, local_stack
-from pinsync_cli.poller import SqsPoller
+from local_stack.demo import run_demo
+from local_stack.poller import SqsPoller
+from local_stack.stack import LocalSettings, local_stack
+from pinsync.sync.identities import sha256_hex
 
 from tests.builders import body, profile
 
 
 def test_a_malformed_message_reaches_the_dead_letter_queue_and_the_rest_goes_through():
-    sync_runtime.cache_clear()
     with local_stack(LocalSettings(max_receive_count=2)) as stack:
         sqs = stack.client("sqs")
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{not json")
         sqs.send_message(
             QueueUrl=stack.queue_url, MessageBody=body(profile({"seg": "realized"}, email="ok@example.com"))
         )
-        poller = SqsPoller(sqs, stack.queue_url, load_handler("audience_sync"))
+        poller = SqsPoller(sqs, stack.queue_url, stack.sync_handler())
         poller.run_until_drained(timeout=30)
         dead = sqs.receive_message(QueueUrl=stack.dead_letter_queue_url, MaxNumberOfMessages=10)["Messages"]
         assert [message["Body"] for message in dead] == ["{not json"]
@@ -31,15 +28,12 @@ def test_a_malformed_message_reaches_the_dead_letter_queue_and_the_rest_goes_thr
         assert stack.emulator.state.members(customer_list["id"]) == {sha256_hex("ok@example.com")}
         assert poller.stats.handler_errors == 0
         assert poller.stats.failed_messages == 2  # delivered twice, reported twice, then dead-lettered
-    sync_runtime.cache_clear()
 
 
 def test_demo_prints_the_dataflow_summary_and_leaks_nothing(tmp_path: Path):
-    sync_runtime.cache_clear()
     out = io.StringIO()
     log_path = tmp_path / "demo.log"
     summary = run_demo(out=out, log_path=log_path)
-    sync_runtime.cache_clear()
     printed = out.getvalue()
     # The sample profiles: 9 profiles, 8 identities added then 1 removed in the second wave
     assert (summary.profiles, summary.added, summary.removed) == (9, 8, 1)

@@ -11,12 +11,12 @@ import random
 import pytest
 import requests
 import responses
-from pinsync.adapters.oauth import PinterestOAuthClient, StaticToken
-from pinsync.adapters.pinterest import PinterestClient
-from pinsync.deadline import Deadline
-from pinsync.errors import PinterestTransientError
-from pinsync.membership import Operation
-from pinsync.rotation import InvalidGrantError
+from pinsync.adapters.pinterest_ads import PinterestClient
+from pinsync.adapters.pinterest_oauth import PinterestOAuthClient, StaticToken
+from pinsync.core.deadline import Deadline
+from pinsync.core.errors import InvalidGrantError, PinterestTransientError
+from pinsync.core.observability import NO_METRICS
+from pinsync.sync.membership import Operation
 
 BASE = "https://api.pinterest.example/v5"
 LISTS = f"{BASE}/ad_accounts/123/customer_lists"
@@ -31,6 +31,7 @@ def client(waits: list[float]) -> PinterestClient:
         deadline=Deadline(lambda: 60.0),
         sleep=waits.append,
         rng=random.Random(1),
+        metrics=NO_METRICS,
     )
 
 

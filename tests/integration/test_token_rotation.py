@@ -18,8 +18,12 @@ from typing import Any
 
 import boto3
 import pytest
+from local_stack.handlers import Handler
+from local_stack.stack import create_state_table, seeded_token_secret
 from moto import mock_aws
-from pinsync.rotation import (
+from pinsync.core.observability import instrumented
+from pinsync.rotation.invocation import InvalidEventError
+from pinsync.rotation.model import (
     AWSCURRENT,
     AWSPENDING,
     AWSPREVIOUS,
@@ -30,11 +34,12 @@ from pinsync.rotation import (
     RotationError,
     RotationStateError,
 )
-from pinsync.rotation_wiring import InvalidEventError, rotation_runtime
+from pinsync.rotation.runtime import RotationClients, build_runtime
+from pinsync.rotation.settings import RotationSettings
+from pinsync.sync.runtime import SyncClients
+from pinsync.sync.runtime import build_runtime as build_sync_runtime
+from pinsync.sync.settings import SyncSettings
 from pinsync.tokens import TokenSecret
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import create_state_table, seeded_token_secret
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext, body, profile, sqs_event
@@ -43,9 +48,6 @@ from tests.integration.conftest import fake_aws_environment, pinsync_events_queu
 REGION = "us-east-1"
 TABLE = "pinsync-state"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-
-_rotate = load_handler("token_rotation")
-_sync = load_handler("audience_sync")
 
 
 def _zip(source: str) -> bytes:
@@ -57,11 +59,38 @@ def _zip(source: str) -> bytes:
 
 @dataclass
 class Rotation:
+    """A rotation in progress on moto, and the rotation function as Lambda runs it (decorators included), with retry
+    waits recorded and the emulator's clock as its own (one notion of time)."""
+
     secret_arn: str
     function_arn: str
     events_queue_url: str
     seed: TokenSecret
+    emulator: EmulatorServer
     waits: list[float] = field(default_factory=list)
+    handler: Handler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.configure()
+
+    def configure(self, **overrides: Any) -> None:
+        """(Re)build the function with these settings, as a new cold start would."""
+        values: dict[str, Any] = {
+            "ad_account_id": DEFAULT_AD_ACCOUNT_ID,
+            "pinterest_api_base_url": self.emulator.base_url,
+            "event_bus_name": "default",
+            "destination_name": "pinsync test",
+        }
+        runtime = build_runtime(
+            RotationSettings.of(**(values | overrides)),
+            RotationClients.create(),
+            sleep=self.waits.append,
+            clock=lambda: datetime.fromtimestamp(self.emulator.state.now(), UTC),
+        )
+        self.handler = instrumented()(runtime.handle)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handler(event, FakeContext())
 
     @staticmethod
     def client(service: str) -> Any:
@@ -84,7 +113,7 @@ class Rotation:
 
     def step(self, step: str, token: str, **extra: str) -> dict[str, Any]:
         event = {"Step": step, "SecretId": self.secret_arn, "ClientRequestToken": token, **extra}
-        return _rotate(event, FakeContext())
+        return self.invoke(event)
 
     def rotate(self, token: str | None = None) -> str:
         token = token or self.start()
@@ -109,15 +138,6 @@ class Rotation:
 @pytest.fixture
 def rotation(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Iterator[Rotation]:
     fake_aws_environment(monkeypatch)
-    for name, value in {
-        "AD_ACCOUNT_ID": DEFAULT_AD_ACCOUNT_ID,
-        "PINTEREST_API_BASE_URL": emulator.base_url,
-        "EVENT_BUS_NAME": "default",
-        "DESTINATION_NAME": "pinsync test",
-        "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws(config={"lambda": {"use_docker": False}}):
         role = boto3.client("iam", region_name=REGION).create_role(RoleName="rotator", AssumeRolePolicyDocument="{}")[
             "Role"
@@ -134,13 +154,7 @@ def rotation(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> Itera
             Name="pinsync/pinterest-token", SecretString=seed.to_secret_string()
         )["ARN"]
         queue_url = pinsync_events_queue("token-events")
-        rotation_runtime.cache_clear()
-        harness = Rotation(secret_arn, function_arn, queue_url, seed)
-        runtime = rotation_runtime()
-        runtime.sleep = harness.waits.append
-        runtime.clock = lambda: datetime.fromtimestamp(emulator.state.now(), UTC)  # one notion of time
-        yield harness
-        rotation_runtime.cache_clear()
+        yield Rotation(secret_arn, function_arn, queue_url, seed, emulator)
 
 
 def token_calls(emulator: EmulatorServer) -> int:
@@ -298,10 +312,7 @@ def test_test_step_failure_keeps_current_and_finish_never_happens(rotation: Rota
         emulator.state._tokens.access_tokens[pending.access_token.get_secret_value()].revoked = True
         expected = PendingTokenRejectedError
     else:
-        monkeypatch.setenv("AD_ACCOUNT_ID", "123456789")
-        rotation_runtime.cache_clear()
-        rotation_runtime().sleep = rotation.waits.append
-        rotation_runtime().clock = lambda: datetime.fromtimestamp(emulator.state.now(), UTC)
+        rotation.configure(ad_account_id="123456789")
         expected = PendingTokenRejectedError
 
     with pytest.raises(expected):
@@ -344,7 +355,7 @@ def test_rotation_disabled_is_refused(rotation: Rotation, emulator):
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_an_event_that_is_not_a_rotation_step_is_refused_without_echoing_it(rotation: Rotation):
     with pytest.raises(InvalidEventError) as raised:
-        _rotate({"Step": "dropTables", "SecretId": rotation.secret_arn, "RotationToken": "x" * 40}, FakeContext())
+        rotation.invoke({"Step": "dropTables", "SecretId": rotation.secret_arn, "RotationToken": "x" * 40})
 
     assert "x" * 40 not in str(raised.value)
     assert "Step" in str(raised.value)
@@ -410,7 +421,7 @@ def test_a_failed_run_also_reports_days_left_and_a_failure_metric(rotation: Rota
 
 
 def test_scheduled_expiry_check_reports_metrics_without_rotating(rotation: Rotation, emulator, capsys):
-    result = _rotate({"Check": "TokenExpiry", "SecretId": rotation.secret_arn}, FakeContext())
+    result = rotation.invoke({"Check": "TokenExpiry", "SecretId": rotation.secret_arn})
 
     assert result == {"check": "TokenExpiry", "connected": True}
     [document] = emf_metrics(capsys.readouterr().out)
@@ -423,22 +434,27 @@ def test_scheduled_expiry_check_reports_metrics_without_rotating(rotation: Rotat
 
 
 @pytest.fixture
-def sync_env(rotation: Rotation, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotation]:
+def sync_env(rotation: Rotation, emulator: EmulatorServer) -> Rotation:
     create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
-    for name, value in {
-        "TOKEN_SECRET_ID": rotation.secret_arn,
-        "STATE_TABLE_NAME": TABLE,
-        "ACTIVATED_AUDIENCES": "*",
-        "TOKEN_CACHE_SECONDS": "300",
-    }.items():
-        monkeypatch.setenv(name, value)
-    sync_runtime.cache_clear()
-    yield rotation
-    sync_runtime.cache_clear()
+    return rotation
+
+
+def sync_handler(rotation: Rotation, emulator: EmulatorServer) -> Handler:
+    """The sync function reading the same token secret, its token cached for 5 minutes."""
+    settings = SyncSettings.of(
+        ad_account_id=DEFAULT_AD_ACCOUNT_ID,
+        pinterest_api_base_url=emulator.base_url,
+        token_secret_id=rotation.secret_arn,
+        state_table_name=TABLE,
+        destination_name="pinsync test",
+        token_cache_seconds=300,
+    )
+    return instrumented()(build_sync_runtime(settings, SyncClients.create(), sleep=rotation.waits.append).handle)
 
 
 def test_sync_rereads_the_secret_once_after_a_rotation_between_invocations(sync_env: Rotation, emulator):
     # Given a first invocation that cached the seed access token
+    _sync = sync_handler(sync_env, emulator)
     first = _sync(sqs_event(body(profile({"spring": "realized"}, email="a@example.com"))), FakeContext())
     assert first["batchItemFailures"] == []
 

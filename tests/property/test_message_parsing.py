@@ -17,11 +17,12 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from local_stack.stack import create_state_table, seeded_token_secret
 from moto import mock_aws
-from pinsync.contract import ContractError, parse_body
-from pinsync.wiring import sync_runtime
-from pinsync_cli.handlers import load_handler
-from pinsync_cli.local_stack import create_state_table, seeded_token_secret
+from pinsync.core.observability import instrumented
+from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.runtime import SyncClients, build_runtime
+from pinsync.sync.settings import SyncSettings
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
 from tests.builders import FakeContext, sqs_record
@@ -167,26 +168,20 @@ def handler() -> Iterator[Any]:
     server = EmulatorServer().start()
     with pytest.MonkeyPatch.context() as patch:
         fake_aws_environment(patch)
-        for name, value in {
-            "AD_ACCOUNT_ID": DEFAULT_AD_ACCOUNT_ID,
-            "PINTEREST_API_BASE_URL": server.base_url,
-            "STATE_TABLE_NAME": TABLE,
-            "ACTIVATED_AUDIENCES": "*",
-            "DESTINATION_NAME": "pinsync property",
-            "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }.items():
-            patch.setenv(name, value)
         with mock_aws():
             create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
             arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
                 Name="pinsync/pinterest-token", SecretString=seeded_token_secret(server).to_secret_string()
             )["ARN"]
-            patch.setenv("TOKEN_SECRET_ID", arn)
-            sync_runtime.cache_clear()
-            sync_runtime().sleep = lambda _seconds: None
-            yield load_handler("audience_sync")
-            sync_runtime.cache_clear()
+            settings = SyncSettings.of(
+                ad_account_id=DEFAULT_AD_ACCOUNT_ID,
+                pinterest_api_base_url=server.base_url,
+                token_secret_id=arn,
+                state_table_name=TABLE,
+                destination_name="pinsync property",
+            )
+            runtime = build_runtime(settings, SyncClients.create(), sleep=lambda _seconds: None)
+            yield instrumented()(runtime.handle)
     server.stop()
 
 

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_stack import demo
+from local_stack.paths import EVENTS
+from local_stack.stack import LocalStack
 from pinsync.tokens import TokenSecret
-from pinsync.wiring import sync_runtime
-from pinsync_cli import demo
-from pinsync_cli.local_stack import LocalStack
-from pinsync_cli.paths import EVENTS
 
 pytestmark = pytest.mark.slow
 
@@ -107,12 +106,8 @@ def test_the_demo_leaks_no_identifier_hash_or_token(
     monkeypatch.setattr(demo, "local_stack", lambda settings=None: _capturing_stack(original(settings), seen))
     out = io.StringIO()
     log_path = tmp_path / "demo.log"
-    sync_runtime.cache_clear()
     # When the whole demo runs
-    try:
-        summary = demo.run_demo(out=out, log_path=log_path)
-    finally:
-        sync_runtime.cache_clear()
+    summary = demo.run_demo(out=out, log_path=log_path)
     captured = capsys.readouterr()
     records = "\n".join(f"{record.name} {record.getMessage()} {record.__dict__!r}" for record in caplog.records)
     everything = "\n".join([out.getvalue(), log_path.read_text(), captured.out, captured.err, records]).lower()

@@ -9,30 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pinsync.alert_models import (
+from pinsync.alerts.classify import classify
+from pinsync.alerts.inbound import (
     AlarmStateChangeEvent,
     DataflowRunEvent,
     Unrecognized,
     parse_alert_event,
 )
-from pinsync.alerts import (
-    ALL_ALERT_TYPES,
-    SUBJECT_MAX,
-    Alert,
-    AlertContext,
-    AlertType,
-    Ignored,
-    Recovery,
-    Severity,
-    classify,
-    is_suppressed,
-    log_group_url,
-    open_alert,
-    recovered_alert,
-    render,
-    secret_name,
-)
-from pinsync.observability import redact
+from pinsync.alerts.model import ALL_ALERT_TYPES, Alert, AlertContext, AlertType, Ignored, Recovery, Severity
+from pinsync.alerts.render import render
+from pinsync.alerts.suppression import is_suppressed, open_alert, recovered_alert
+from pinsync.alerts.text import SUBJECT_MAX, log_group_url, secret_name
+from pinsync.core.observability import redact
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "alerts"
 NOW = datetime(2026, 11, 28, 10, 10, tzinfo=UTC)

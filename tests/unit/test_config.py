@@ -1,7 +1,8 @@
 import pytest
-from pinsync.config import SyncSettings, load_settings
-from pinsync.errors import ConfigurationError
-from pinsync.identities import IdentityKind
+from pinsync.core.errors import ConfigurationError
+from pinsync.core.settings import load_settings
+from pinsync.sync.identities import IdentityKind
+from pinsync.sync.settings import SyncSettings
 
 REQUIRED = {"AD_ACCOUNT_ID": "549755885175", "TOKEN_SECRET_ID": "arn:secret", "STATE_TABLE_NAME": "state"}
 

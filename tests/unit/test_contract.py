@@ -2,7 +2,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from pinsync.contract import POISON_INVALID_CONTRACT, POISON_INVALID_JSON, ContractError, parse_body
+from pinsync.events import RejectionReason
+from pinsync.sync.contract import ContractError, parse_body
 
 from tests.builders import body, profile
 
@@ -37,7 +38,7 @@ def test_extra_keys_are_tolerated():
 def test_non_json_is_poison(raw):
     with pytest.raises(ContractError) as caught:
         parse_body(raw)
-    assert caught.value.reason == POISON_INVALID_JSON
+    assert caught.value.reason == RejectionReason.INVALID_JSON
 
 
 @pytest.mark.parametrize(
@@ -57,7 +58,7 @@ def test_non_json_is_poison(raw):
 def test_wrong_shapes_are_poison(document):
     with pytest.raises(ContractError) as caught:
         parse_body(json.dumps(document))
-    assert caught.value.reason == POISON_INVALID_CONTRACT
+    assert caught.value.reason == RejectionReason.INVALID_CONTRACT
 
 
 def test_contract_errors_never_echo_values():

@@ -1,8 +1,7 @@
 import pytest
-from pinsync.identities import (
+from pinsync.events import ExclusionReason
+from pinsync.sync.identities import (
     DEFAULT_NAMESPACES,
-    EXCLUDED_INVALID_IDENTITY,
-    EXCLUDED_UNMAPPED_NAMESPACE,
     ExcludedIdentity,
     HashedIdentity,
     IdentityKind,
@@ -59,18 +58,18 @@ def test_namespaces_match_case_insensitively(namespace):
     ],
 )
 def test_invalid_values_are_excluded(namespace, raw):
-    assert resolve(namespace, raw, NAMESPACES) == ExcludedIdentity(EXCLUDED_INVALID_IDENTITY)
+    assert resolve(namespace, raw, NAMESPACES) == ExcludedIdentity(ExclusionReason.INVALID_IDENTITY)
 
 
 def test_unmapped_namespace_is_excluded():
-    assert resolve("ECID", "123", NAMESPACES) == ExcludedIdentity(EXCLUDED_UNMAPPED_NAMESPACE)
+    assert resolve("ECID", "123", NAMESPACES) == ExcludedIdentity(ExclusionReason.UNMAPPED_NAMESPACE)
 
 
 def test_namespace_map_is_configurable():
     mapping = parse_namespace_map("workEmail=email, Phone_SHA=email_sha256")
     assert mapping == {"workemail": IdentityKind.EMAIL, "phone_sha": IdentityKind.EMAIL_SHA256}
     assert resolve("WorkEmail", "a@b.co", mapping) == HashedIdentity(IdentityKind.EMAIL, sha256_hex("a@b.co"))
-    assert resolve("Email", "a@b.co", mapping) == ExcludedIdentity(EXCLUDED_UNMAPPED_NAMESPACE)
+    assert resolve("Email", "a@b.co", mapping) == ExcludedIdentity(ExclusionReason.UNMAPPED_NAMESPACE)
 
 
 @pytest.mark.parametrize("spec", ["", "Email", "Email=phone", "=email"])

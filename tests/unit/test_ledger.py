@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from pinsync.ledger import (
+from pinsync.sync.ledger import (
     LedgerEntry,
     against_ledger,
     entries_for,
@@ -9,7 +9,7 @@ from pinsync.ledger import (
     mirror,
     newer_than_ledger,
 )
-from pinsync.membership import Change, Operation, coalesce
+from pinsync.sync.membership import Change, Operation, coalesce
 
 from tests.builders import EPOCH
 

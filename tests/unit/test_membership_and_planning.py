@@ -1,19 +1,11 @@
 from datetime import timedelta
 
 import pytest
-from pinsync.contract import parse_body
-from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
-from pinsync.membership import (
-    EXCLUDED_NOT_ACTIVATED,
-    EXCLUDED_UNKNOWN_STATUS,
-    ActivationRule,
-    Change,
-    Extraction,
-    Operation,
-    coalesce,
-    extract_changes,
-)
-from pinsync.planning import chunked, minimum_requests, plan
+from pinsync.events import ExclusionReason
+from pinsync.sync.contract import parse_body
+from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
+from pinsync.sync.membership import ActivationRule, Change, Extraction, Operation, coalesce, extract_changes
+from pinsync.sync.planning import chunked, minimum_requests, plan
 
 from tests.builders import EPOCH, body, profile
 
@@ -88,7 +80,7 @@ def test_statuses_map_to_operations_and_unknown_ones_are_excluded():
         ("out", Operation.REMOVE),
         ("still", Operation.ADD),
     ]
-    assert result.excluded == {EXCLUDED_UNKNOWN_STATUS: 1}
+    assert result.excluded == {ExclusionReason.UNKNOWN_STATUS: 1}
 
 
 def test_one_change_per_audience_and_identity_with_exclusions_counted_in_the_same_unit():
@@ -102,7 +94,7 @@ def test_audiences_that_are_not_activated_are_excluded():
         profile({"a": "realized", "b": "realized"}, email="a@b.co", gaid="38400000-8cf0-11bd-b23e-10b96e40000d"), "a, c"
     )
     assert {c.audience_id for c in result.changes} == {"a"}
-    assert result.excluded == {EXCLUDED_NOT_ACTIVATED: 2}
+    assert result.excluded == {ExclusionReason.NOT_ACTIVATED: 2}
 
 
 def test_an_audience_id_too_long_for_a_dynamodb_key_is_excluded_not_fatal():

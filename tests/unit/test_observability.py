@@ -1,8 +1,8 @@
 import logging
 
 import pytest
-from pinsync.identities import sha256_hex
-from pinsync.observability import REDACTED, RedactingFilter, quiet_sdk_loggers, redact
+from pinsync.core.observability import REDACTED, RedactingFilter, quiet_sdk_loggers, redact
+from pinsync.sync.identities import sha256_hex
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,17 @@
 
 from datetime import timedelta
 
-from pinsync.deadline import Deadline
-from pinsync.errors import PinterestRejectedError, PinterestTransientError
-from pinsync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
-from pinsync.membership import ActivationRule
-from pinsync.planning import AudienceMapping, MappingState
-from pinsync.sync import AudienceSync, InboundMessage, SyncOptions
+from pinsync.core.deadline import Deadline
+from pinsync.core.errors import PinterestRejectedError, PinterestTransientError
+from pinsync.events import Destination, detail_of
+from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
+from pinsync.sync.membership import ActivationRule
+from pinsync.sync.planning import AudienceMapping, MappingState
+from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
 
 from tests.builders import EPOCH, body, profile
-from tests.fakes import FakeMappings, FakePinterest
+from tests.fakes.mappings import FakeMappings
+from tests.fakes.pinterest import FakePinterest
 
 
 def options(max_records=1000, activated="*"):
@@ -150,7 +152,7 @@ def test_run_detail_has_counts_and_no_identifiers():
         FakePinterest(lists={"77": set()}),
         mappings,
     )
-    detail = outcome.as_detail()
+    detail = detail_of(outcome.to_event(Destination(name="dest", ad_account_id="1")))
     assert detail["identities"]["added"] == 1
     assert detail["identities"]["excluded_by_reason"] == {"invalid_identity": 1}
     assert detail["messages"] == {

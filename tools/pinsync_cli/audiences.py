@@ -23,13 +23,14 @@ from typing import Any, TextIO
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from pinsync.adapters.pinterest import PinterestClient
-from pinsync.adapters.secrets import SecretsManagerTokenSource
-from pinsync.adapters.state import DynamoMappingStore, LinkRefusedError
-from pinsync.config import PINTEREST_API_BASE_URL
-from pinsync.deadline import Deadline
-from pinsync.errors import PinterestError, PinterestPermanentError, TokenUnavailableError
-from pinsync.planning import AudienceMapping
+from pinsync.adapters.dynamo_mappings import DynamoMappingStore
+from pinsync.adapters.pinterest_ads import PinterestClient
+from pinsync.adapters.secretsmanager_token import SecretsManagerTokenSource
+from pinsync.core.deadline import Deadline
+from pinsync.core.errors import LinkRefusedError, PinterestError, PinterestPermanentError, TokenUnavailableError
+from pinsync.core.observability import NO_METRICS
+from pinsync.core.settings import PINTEREST_API_BASE_URL
+from pinsync.sync.planning import AudienceMapping
 
 from pinsync_cli.stack import (
     EXIT_OK,
@@ -357,14 +358,6 @@ def _store(deployment: Deployment) -> DynamoMappingStore:
     return DynamoMappingStore(deployment.client("dynamodb"), deployment.require("table"))
 
 
-class _CliPinterestClient(PinterestClient):
-    """The sync function's client, without its per-call metrics (nothing flushes them in a CLI)."""
-
-    @staticmethod
-    def _record_call(started: float, outcome: str) -> None:
-        return
-
-
 def pinterest_client(deployment: Deployment) -> tuple[PinterestClient | None, str | None]:
     """A client for live lookups, or None and why not (missing settings, unreadable token)."""
     secret_id, ad_account_id = deployment.get("secret_id"), deployment.get("ad_account_id")
@@ -375,11 +368,12 @@ def pinterest_client(deployment: Deployment) -> tuple[PinterestClient | None, st
         tokens.access_token()
     except TokenUnavailableError as error:
         return None, f"n/a: {error}"
-    client = _CliPinterestClient(
+    client = PinterestClient(
         base_url=deployment.get("api_base_url") or PINTEREST_API_BASE_URL,
         ad_account_id=ad_account_id,
         tokens=tokens,
         session=requests.Session(),
         deadline=Deadline.after(120.0, reserve_seconds=0.0),
+        metrics=NO_METRICS,  # nothing would flush them in a CLI
     )
     return client, None

@@ -26,12 +26,13 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
-from pinsync.adapters.oauth import PinterestAccountCheck, PinterestOAuthClient
-from pinsync.adapters.secret_versions import SecretsManagerVersions
-from pinsync.config import AD_ACCOUNT_ID_PATTERN, PINTEREST_API_BASE_URL
-from pinsync.deadline import Deadline
-from pinsync.errors import PinterestError
-from pinsync.rotation import AWSCURRENT, AWSPENDING, SecretStoreError, TokenGrant
+from pinsync.adapters.pinterest_oauth import PinterestAccountCheck, PinterestOAuthClient
+from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
+from pinsync.core.deadline import Deadline
+from pinsync.core.errors import PinterestError, SecretStoreError
+from pinsync.core.observability import NO_METRICS
+from pinsync.core.settings import AD_ACCOUNT_ID_PATTERN, PINTEREST_API_BASE_URL
+from pinsync.rotation.model import AWSCURRENT, AWSPENDING, TokenGrant
 from pinsync.tokens import DEFAULT_SCOPE, TokenSecret
 from pydantic import SecretStr
 
@@ -259,6 +260,7 @@ def _verify(config: ConnectConfig, session: requests.Session, token: TokenSecret
         ad_account_id=config.ad_account_id,
         session=session,
         deadline=Deadline.after(120.0, reserve_seconds=0.0),
+        metrics=NO_METRICS,
     )
     try:
         return check.read(token.access_token.get_secret_value())

@@ -15,17 +15,10 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pinsync_cli import audiences, local_up, reconcile, redrive, send, status
+from pinsync_cli import audiences, reconcile, redrive, send, status
 from pinsync_cli.stack import EXIT_AWS, CliError, aws_error
 
 EXIT_INTERRUPTED = 130
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from pinsync_cli.demo import run_demo
-
-    run_demo()
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,20 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.register(commands)
     reconcile.register(commands)
     _register_connect(commands)
-    local = commands.add_parser(
-        "local",
-        help="the local stack (moto server + Pinterest emulator + SQS poller)",
-        description="The local stack: `up` keeps it running for producers and the CLI, `demo` is what `make demo` runs.",
-    )
-    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
-    local_up.register(local_commands)
-    demo = local_commands.add_parser(
-        "demo",
-        help="run the sample profiles through the pipeline and print a summary",
-        description="Start the local stack, send the sample profiles, process them and print a dataflow summary.",
-    )
-    demo.set_defaults(func=_demo)
+    _register_local(commands)
     return parser
+
+
+def _register_local(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`pinsync local ...`: the local stack is development tooling (it needs moto), imported only when present."""
+    try:
+        from local_stack import cli
+    except ImportError:  # pragma: no cover - installed with the project, absent from a bare CLI install
+        return
+    cli.register(commands)
 
 
 def _register_connect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

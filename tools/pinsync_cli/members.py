@@ -7,7 +7,7 @@ Formats:
   Header names are matched case-insensitively.
 - `jsonl`: one JSON object per line with the same keys (an identity may also be a list of strings).
 - `profiles`: one ready-made streaming-export profile (or a JSON array of them) per line, validated with
-  :func:`pinsync.contract.parse_body` and sent as they are.
+  :func:`pinsync.sync.contract.parse_body` and sent as they are.
 
 Each member row becomes one profile: `segmentMembership.ups.<audience> = {status: realized|exited,
 lastQualificationTime}` plus an `identityMap` with the row's identities. Rejections carry the line number and a
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from pinsync.contract import ContractError, parse_body
-from pinsync.identities import HashedIdentity, IdentityKind, normalise
-from pinsync.membership import MAX_AUDIENCE_ID_LENGTH
+from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.identities import HashedIdentity, IdentityKind, normalise
+from pinsync.sync.membership import MAX_AUDIENCE_ID_LENGTH
 
 MAX_MESSAGE_BYTES = 262_144  # SQS's classic limit (256 KiB), which every queue accepts
 SAFETY_MARGIN_BYTES = 2_048

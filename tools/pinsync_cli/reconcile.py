@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pinsync.adapters.ledger import DynamoLedger
-from pinsync.identities import DEFAULT_NAMESPACES, HashedIdentity, parse_namespace_map
-from pinsync.identities import resolve as resolve_identity
-from pinsync.ledger import mirror
-from pinsync.membership import STATUS_OPERATIONS, Operation
+from pinsync.adapters.dynamo_ledger import DynamoLedger
+from pinsync.sync.identities import DEFAULT_NAMESPACES, HashedIdentity, parse_namespace_map
+from pinsync.sync.identities import resolve as resolve_identity
+from pinsync.sync.ledger import mirror
+from pinsync.sync.membership import STATUS_OPERATIONS, Operation
 
 from pinsync_cli.members import FORMATS, Packer, Rejection, RowOptions, encode_profile, iso_z, read_items
 from pinsync_cli.send import Batch, BatchSender, _format, _open_input, _queue_budget

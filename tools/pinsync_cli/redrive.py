@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pinsync.contract import ContractError, parse_body
+from pinsync.sync.contract import ContractError, parse_body
 
 from pinsync_cli.send import MAX_BATCH_BYTES
 from pinsync_cli.stack import (

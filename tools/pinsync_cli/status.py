@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pinsync.adapters.secret_versions import SecretsManagerVersions
-from pinsync.rotation import SecretStoreError
+from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
+from pinsync.core.errors import SecretStoreError
 
 from pinsync_cli.stack import EXIT_AWS, EXIT_OK, Deployment, add_target_arguments, aws_code, resolve
 from pinsync_cli.token_status import token_rows, token_status

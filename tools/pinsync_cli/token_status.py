@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pinsync.adapters.secret_versions import SecretsManagerVersions
-from pinsync.rotation import AWSCURRENT, AWSPENDING
+from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
+from pinsync.rotation.model import AWSCURRENT, AWSPENDING
 from pinsync.tokens import TokenSecret, days_between
 
 

@@ -1,0 +1,239 @@
+"""Pinterest Ads API v5 client: one ``requests.Session``, timeouts, bounded retries, typed errors.
+
+- 429: wait per ``Retry-After`` / ``X-RateLimit-Reset`` (capped, jittered, and only if the invocation has the
+  time), then retry.
+- 5xx, timeouts and connection errors: bounded exponential backoff with full jitter. Creating a list or an
+  audience is not idempotent, so those calls are not retried after an ambiguous failure: the caller looks the
+  object up by name before trying again.
+- 401: re-read the token secret, bypassing the cache, and retry once (a rotation may just have happened).
+- Other 4xx: raised as typed errors for the caller to decide (400 → split and exclude; others → retry later).
+
+Errors carry the status, Pinterest's error ``code`` and the operation, never a response body (it could echo
+records) nor a token.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from pinsync.core.deadline import Deadline
+from pinsync.core.errors import (
+    PinterestAuthError,
+    PinterestError,
+    PinterestPermanentError,
+    PinterestRateLimitedError,
+    PinterestRejectedError,
+    PinterestTokenUnavailableError,
+    PinterestTransientError,
+    TokenUnavailableError,
+)
+from pinsync.core.observability import MetricName, MetricsSink, MetricUnit, logger
+from pinsync.core.ports import AccessTokenSource
+from pinsync.core.retry import RetryPolicy
+from pinsync.sync.membership import Operation
+
+LIST_TYPE = "EMAIL"  # records are SHA-256 hex digests; Pinterest tells emails and MAIDs apart on ingestion
+PAGE_SIZE = 250
+
+
+class PinterestClient:
+    """The :class:`pinsync.sync.ports.PinterestAds` port over HTTP, for one ad account."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        ad_account_id: str,
+        tokens: AccessTokenSource,
+        session: requests.Session,
+        deadline: Deadline,
+        timeout: float = 10.0,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        metrics: MetricsSink,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._account = quote(ad_account_id, safe="")
+        self._tokens = tokens
+        self._session = session
+        self._deadline = deadline
+        self._timeout = timeout
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._metrics = metrics
+
+    # -- the port -------------------------------------------------------------------------------------------
+
+    def create_customer_list(self, name: str, records: Sequence[str]) -> str:
+        body = {"name": name, "records": ",".join(records), "list_type": LIST_TYPE}
+        created = self._call("POST", f"/ad_accounts/{self._account}/customer_lists", json=body, idempotent=False)
+        return _created_id(created, "POST /ad_accounts/{id}/customer_lists")
+
+    def find_customer_list(self, name: str) -> str | None:
+        return self._find_by_name(f"/ad_accounts/{self._account}/customer_lists", name)
+
+    def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> None:
+        body = {"operation_type": operation.value, "records": ",".join(records)}
+        self._call(
+            "PATCH", f"/ad_accounts/{self._account}/customer_lists/{quote(customer_list_id, safe='')}", json=body
+        )
+
+    def create_audience(self, name: str, customer_list_id: str) -> str:
+        body = {"name": name, "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": customer_list_id}}
+        created = self._call("POST", f"/ad_accounts/{self._account}/audiences", json=body, idempotent=False)
+        return _created_id(created, "POST /ad_accounts/{id}/audiences")
+
+    def find_audience(self, name: str) -> str | None:
+        return self._find_by_name(f"/ad_accounts/{self._account}/audiences", name)
+
+    # -- beyond the port: used by token rotation and the CLI ---------------------------------------------
+
+    def get_ad_account(self) -> dict[str, Any]:
+        return self._call("GET", f"/ad_accounts/{self._account}")
+
+    def get_customer_list(self, customer_list_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/ad_accounts/{self._account}/customer_lists/{quote(customer_list_id, safe='')}")
+
+    def get_audience(self, audience_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/ad_accounts/{self._account}/audiences/{quote(audience_id, safe='')}")
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _find_by_name(self, path: str, name: str) -> str | None:
+        bookmark: str | None = None
+        while True:
+            # Oldest first, explicitly (the spec sets no default): of two lists with one name, the first created wins.
+            params: dict[str, str | int] = {"page_size": PAGE_SIZE, "order": "ASCENDING"}
+            if bookmark:
+                params["bookmark"] = bookmark
+            page = self._call("GET", path, params=params)
+            for item in page.get("items", []):
+                if item.get("name") == name:
+                    return str(item["id"])
+            bookmark = page.get("bookmark")
+            if not bookmark:
+                return None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        operation = f"{method} {_template(path)}"
+        attempt = 0
+        token_reread = force_refresh = False
+        while True:
+            attempt += 1
+            try:
+                headers = {"Authorization": f"Bearer {self._tokens.access_token(force_refresh=force_refresh)}"}
+            except TokenUnavailableError as error:
+                raise PinterestTokenUnavailableError(f"{operation}: {error}") from None
+            force_refresh = False
+            started = time.monotonic()
+            try:
+                response = self._session.request(
+                    method,
+                    self._base_url + path,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    timeout=self._timeout_now(),
+                )
+            except requests.RequestException as error:
+                # Connection refused or reset, timeouts, and a body cut off mid-way (ChunkedEncodingError) alike:
+                # the call may or may not have been applied.
+                self._record_call(started, "error")
+                failure = PinterestTransientError(f"{operation}: {type(error).__name__}")
+                self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
+                continue
+            self._record_call(started, str(response.status_code))
+            if response.ok:
+                return _json_object(response)
+            code = error_code(response)
+            status = response.status_code
+            if status == 401 and not token_reread:
+                token_reread = force_refresh = True
+                logger.info("Pinterest answered 401; re-reading the token secret", extra={"operation": operation})
+                continue
+            if status == 401:
+                raise PinterestAuthError(f"{operation}: unauthorized after re-reading the token", status=401, code=code)
+            if status == 429:
+                self._metrics.add_metric(MetricName.PINTEREST_RATE_LIMITED, MetricUnit.Count, 1)
+                wait = self._policy.rate_limit_wait(response.headers, attempt, self._rng)
+                limited = PinterestRateLimitedError(f"{operation}: rate limited", status=429, code=code)
+                self._wait_or_raise(limited, wait, attempt, retry=True)
+                continue
+            if status >= 500:
+                failure = PinterestTransientError(f"{operation}: HTTP {status}", status=status, code=code)
+                self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
+                continue
+            if status == 400:
+                raise PinterestRejectedError(f"{operation}: rejected (code {code})", status=status, code=code)
+            raise PinterestPermanentError(f"{operation}: HTTP {status} (code {code})", status=status, code=code)
+
+    def _wait_or_raise(self, error: PinterestError, wait: float, attempt: int, *, retry: bool) -> None:
+        if not retry or attempt >= self._policy.max_attempts or not self._deadline.allows(wait + self._timeout):
+            raise error
+        logger.info(
+            "Retrying Pinterest call", extra={"reason": error.reason, "attempt": attempt, "wait_s": round(wait, 2)}
+        )
+        self._sleep(wait)
+
+    def _timeout_now(self) -> float:
+        """Never wait on a socket past the invocation's usable time."""
+        return max(1.0, min(self._timeout, self._deadline.usable_seconds()))
+
+    def _record_call(self, started: float, outcome: str) -> None:
+        self._metrics.add_metric(MetricName.PINTEREST_CALLS, MetricUnit.Count, 1)
+        self._metrics.add_metric(
+            MetricName.PINTEREST_LATENCY, MetricUnit.Milliseconds, (time.monotonic() - started) * 1000
+        )
+        if outcome == "error":
+            self._metrics.add_metric(MetricName.PINTEREST_CONNECTION_ERRORS, MetricUnit.Count, 1)
+
+
+def _created_id(created: Mapping[str, Any], operation: str) -> str:
+    """A 2xx create without an id may still have created the object: transient (ambiguous), like a timeout."""
+    identifier = created.get("id")
+    if not isinstance(identifier, str | int) or identifier == "":
+        raise PinterestTransientError(f"{operation}: answered without an id")
+    return str(identifier)
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        raise PinterestTransientError(
+            "Pinterest answered with a body that is not JSON", status=response.status_code
+        ) from None
+    return body if isinstance(body, dict) else {"items": body}
+
+
+def error_code(response: requests.Response) -> int | None:
+    """Pinterest's ``{code, message}`` error code, if the body has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def _template(path: str) -> str:
+    """``/ad_accounts/123/customer_lists/456`` → ``/ad_accounts/{id}/customer_lists/{id}`` for logs."""
+    return "/".join("{id}" if part.isdigit() else part for part in path.split("/"))

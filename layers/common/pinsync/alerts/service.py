@@ -1,0 +1,96 @@
+"""The alert flow for one event: parse → classify → suppression → notify, returning a small summary.
+
+An event the function does not understand is logged with a reason and the failing field names only (never the
+payload) and counted as ``AlertEventsUnrecognized``; it never raises. Failures to reach SNS or the state table do
+raise, so Lambda's asynchronous retries (then the on-failure queue) get another go, and an alert whose publish
+failed has its suppression window reopened first so the retry sends it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pinsync.alerts.classify import classify
+from pinsync.alerts.inbound import Unrecognized, parse_alert_event
+from pinsync.alerts.model import Alert, AlertContext, Ignored, Recovery
+from pinsync.alerts.ports import AlertState, Notifier, WebhookPoster
+from pinsync.alerts.render import render
+from pinsync.alerts.suppression import is_suppressed, open_alert, recovered_alert
+from pinsync.core.observability import MetricName, MetricsSink, MetricUnit, logger
+
+_MAX_FIELD_DEPTH = 3  # field paths in logs stop before user-chosen keys (e.g. reason names in *_by_reason)
+
+
+@dataclass
+class AlertService:
+    context: AlertContext
+    window: timedelta
+    state: AlertState
+    notifier: Notifier
+    webhook: WebhookPoster | None
+    metrics: MetricsSink
+    clock: Callable[[], datetime]
+
+    def handle(self, event: Any) -> dict[str, Any]:
+        parsed = parse_alert_event(event)
+        if isinstance(parsed, Unrecognized):
+            return self._unrecognized(parsed)
+        now = self.clock()
+        summary: Counter[str] = Counter()
+        sent: list[str] = []
+        for decision in classify(parsed, self.context):
+            if isinstance(decision, Ignored):
+                summary["ignored"] += 1
+                logger.info("No alert for this event", extra={"reason": decision.reason})
+            elif isinstance(decision, Recovery):
+                opened = self.state.clear(decision.key)
+                if opened is None:
+                    summary["ignored"] += 1
+                    logger.info("Alarm recovered but no alert was open", extra={"alert_key": decision.key})
+                    continue
+                self._send(recovered_alert(decision, opened, self.context))
+                sent.append("recovered")
+            else:
+                record = open_alert(decision, now, self.window)
+                if is_suppressed(self.state.get(decision.key), now) or not self.state.try_open(record, now):
+                    summary["suppressed"] += 1
+                    self.metrics.add_metric(MetricName.ALERTS_SUPPRESSED, MetricUnit.Count, 1)
+                    logger.info("Alert suppressed (already open)", extra={"alert_key": decision.key})
+                    continue
+                try:
+                    self._send(decision)
+                except Exception:
+                    self.state.reopen_window(decision.key)
+                    raise
+                sent.append(decision.alert_type.value)
+        return {
+            "recognized": True,
+            "published": len(sent),
+            "alert_types": sent,
+            "suppressed": summary["suppressed"],
+            "ignored": summary["ignored"],
+        }
+
+    def _send(self, alert: Alert) -> None:
+        rendered = render(alert, self.context)
+        message_id = self.notifier.publish(rendered)
+        self.metrics.add_metric(MetricName.ALERTS_PUBLISHED, MetricUnit.Count, 1)
+        logger.info(
+            "Alert published",
+            extra={"alert_type": rendered.alert_type, "severity": rendered.severity, "message_id": message_id},
+        )
+        if self.webhook is not None:
+            self.webhook.post(rendered)
+
+    def _unrecognized(self, parsed: Unrecognized) -> dict[str, Any]:
+        self.metrics.add_metric(MetricName.ALERT_EVENTS_UNRECOGNIZED, MetricUnit.Count, 1)
+        fields = sorted({".".join(path.split(".")[:_MAX_FIELD_DEPTH]) for path in parsed.fields})
+        logger.warning(
+            "Event not recognised; no alert sent",
+            extra={"reason": parsed.reason, "event_kind": parsed.kind, "problem_fields": fields},
+        )
+        return {"recognized": False, "reason": parsed.reason, "published": 0, "suppressed": 0, "ignored": 0}

@@ -1,0 +1,44 @@
+"""The alert function's settings (``functions/dataflow_alerts``): the environment ``template.yaml`` gives it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+
+from pydantic import Field
+
+from pinsync.alerts.model import AlertContext
+from pinsync.core.settings import Settings
+
+
+class AlertSettings(Settings):
+    alert_topic_arn: str = Field(min_length=1)
+    state_table_name: str = Field(min_length=1)
+    destination_name: str = Field(default="pinsync", min_length=1, max_length=100)
+    stack_name: str = Field(default="pinsync", min_length=1)
+    skipped_rate_threshold: float = Field(default=0.01, ge=0, le=1)
+    suppression_minutes: int = Field(default=60, ge=1, le=10_080)
+    alert_webhook_secret_id: str = ""
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    sync_log_group: str = ""
+    rotation_log_group: str = ""
+    dashboard_name: str = ""
+    dead_letter_queue_name: str = ""
+    token_secret_id: str = ""
+
+    @cached_property
+    def context(self) -> AlertContext:
+        return AlertContext(
+            destination_name=self.destination_name,
+            stack_name=self.stack_name,
+            skipped_rate_threshold=self.skipped_rate_threshold,
+            sync_log_group=self.sync_log_group,
+            rotation_log_group=self.rotation_log_group,
+            dashboard_name=self.dashboard_name,
+            dead_letter_queue_name=self.dead_letter_queue_name,
+            token_secret_id=self.token_secret_id,
+        )
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(minutes=self.suppression_minutes)

@@ -1,0 +1,1 @@
+"""What every function shares: errors, settings, the deadline, retry policy and observability (logs, metrics)."""

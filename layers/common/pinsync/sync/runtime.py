@@ -1,0 +1,148 @@
+"""Composition root of the sync function: its settings and clients in, the handling of one SQS batch out.
+
+``functions/audience_sync/app.py`` builds it once per cold start from the environment; tests, the local stack and the
+benchmarks build it with their own settings and clients (``build_runtime``). The use case and its per-invocation
+pieces (deadline, owner, activations in force) are built per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import requests
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+
+from pinsync.adapters.dynamo_ledger import DynamoLedger
+from pinsync.adapters.dynamo_mappings import DynamoMappingStore
+from pinsync.adapters.eventbridge import EventBridgePublisher
+from pinsync.adapters.pinterest_ads import PinterestClient
+from pinsync.adapters.secretsmanager_token import SecretsManagerTokenSource
+from pinsync.core.deadline import Deadline
+from pinsync.core.observability import EMF_METRICS, MetricsSink, logger, quiet_sdk_loggers
+from pinsync.core.ports import EventPublisher
+from pinsync.events import Destination
+from pinsync.sync.ports import MembershipLedger
+from pinsync.sync.report import publish_run, record_metrics
+from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
+from pinsync.sync.settings import SyncSettings
+
+
+@dataclass(frozen=True)
+class SyncClients:
+    dynamodb: Any
+    events: Any
+    secretsmanager: Any
+    session: requests.Session
+
+    @classmethod
+    def create(cls, session: boto3.Session | None = None, *, endpoint_url: str | None = None) -> SyncClients:
+        """Clients from a boto3 session (the default one in Lambda); ``endpoint_url`` points them at moto."""
+        session = session or boto3.Session()
+        return cls(
+            dynamodb=session.client("dynamodb", endpoint_url=endpoint_url),
+            events=session.client("events", endpoint_url=endpoint_url),
+            secretsmanager=session.client("secretsmanager", endpoint_url=endpoint_url),
+            session=requests.Session(),
+        )
+
+
+@dataclass
+class SyncRuntime:
+    settings: SyncSettings
+    options: SyncOptions
+    session: requests.Session
+    tokens: SecretsManagerTokenSource
+    mappings: DynamoMappingStore
+    ledger: MembershipLedger
+    publisher: EventPublisher
+    metrics: MetricsSink
+    sleep: Callable[[float], None]
+    clock: Callable[[], datetime]
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Process one SQS batch; return the partial batch response."""
+        messages = inbound_messages(event, self.clock())
+        # A batch has many message ids; batch-level lines carry the first one, per-message lines their own.
+        logger.set_correlation_id(messages[0].message_id if messages else None)
+        logger.append_keys(message_count=len(messages))
+        deadline = Deadline.from_lambda_context(context)
+        client = PinterestClient(
+            base_url=self.settings.pinterest_api_base_url,
+            ad_account_id=self.settings.ad_account_id,
+            tokens=self.tokens,
+            session=self.session,
+            deadline=deadline,
+            metrics=self.metrics,
+            timeout=self.settings.pinterest_timeout_seconds,
+            sleep=self.sleep,
+        )
+        sync = AudienceSync(
+            replace(self.options, activation=self.options.activation.in_force(self.mappings.activations())),
+            client,
+            self.mappings,
+            clock=self.clock,
+            owner=str(getattr(context, "aws_request_id", "local")),
+            deadline=deadline,
+            ledger=self.ledger,
+        )
+        outcome = sync.run(messages)
+        record_metrics(outcome, self.metrics)
+        publish_run(
+            outcome,
+            self.publisher,
+            Destination(name=self.settings.destination_name, ad_account_id=self.settings.ad_account_id),
+        )
+        failed = outcome.failed_message_ids([message.message_id for message in messages])
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def inbound_messages(event: dict[str, Any], now: datetime) -> list[InboundMessage]:
+    messages = []
+    for record in SQSEvent(event).records:
+        sent_ms = record.attributes.sent_timestamp
+        sent_at = datetime.fromtimestamp(int(sent_ms) / 1000, UTC) if sent_ms else now
+        messages.append(InboundMessage(message_id=record.message_id, body=record.body, sent_at=sent_at))
+    return messages
+
+
+def build_runtime(
+    settings: SyncSettings,
+    clients: SyncClients,
+    *,
+    ledger: MembershipLedger | None = None,
+    metrics: MetricsSink = EMF_METRICS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> SyncRuntime:
+    """The sync function's parts. ``ledger`` replaces the DynamoDB ledger (benchmarks measure without it)."""
+    quiet_sdk_loggers()
+    options = SyncOptions(
+        activation=settings.activation,
+        namespaces=settings.namespaces,
+        max_records=settings.max_records_per_request,
+        destination_name=settings.destination_name,
+        creation_lease=timedelta(seconds=settings.creation_lease_seconds),
+        profile_namespaces=settings.profile_namespaces,
+    )
+    return SyncRuntime(
+        settings=settings,
+        options=options,
+        session=clients.session,
+        tokens=SecretsManagerTokenSource(
+            settings.token_secret_id, max_age=settings.token_cache_seconds, boto3_client=clients.secretsmanager
+        ),
+        mappings=DynamoMappingStore(clients.dynamodb, settings.state_table_name),
+        ledger=ledger
+        or DynamoLedger(
+            clients.dynamodb, settings.state_table_name, retention=timedelta(days=settings.ledger_retention_days)
+        ),
+        publisher=EventBridgePublisher(clients.events, settings.event_bus_name),
+        metrics=metrics,
+        sleep=sleep,
+        clock=clock,
+    )

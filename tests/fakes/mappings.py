@@ -1,0 +1,42 @@
+"""A fake of :class:`pinsync.sync.ports.MappingStore`: mappings, activations and the creation lease, in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pinsync.sync.planning import AudienceMapping, MappingState
+
+
+@dataclass
+class FakeMappings:
+    mappings: dict[str, AudienceMapping] = field(default_factory=dict)
+    leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+    def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]:
+        return {aid: m for aid, m in self.mappings.items() if aid in audience_ids}
+
+    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        mapping = self.mappings.get(audience_id)
+        if mapping is not None and mapping.customer_list_id is not None:
+            return False
+        holder = self.leases.get(audience_id)
+        if holder is not None and holder[0] != owner and holder[1] > now:
+            return False
+        self.leases[audience_id] = (owner, now + lease)
+        return True
+
+    def record_customer_list(self, audience_id: str, customer_list_id: str, owner: str) -> None:
+        self.mappings[audience_id] = AudienceMapping(audience_id, MappingState.LIST_CREATED, customer_list_id)
+        self.leases.pop(audience_id, None)
+
+    def record_audience(self, audience_id: str, pinterest_audience_id: str) -> None:
+        current = self.mappings[audience_id]
+        self.mappings[audience_id] = AudienceMapping(
+            audience_id, MappingState.READY, current.customer_list_id, pinterest_audience_id, current.name
+        )
+
+    def release_claim(self, audience_id: str, owner: str) -> None:
+        if self.leases.get(audience_id, ("",))[0] == owner:
+            del self.leases[audience_id]

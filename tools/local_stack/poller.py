@@ -1,0 +1,147 @@
+"""A local stand-in for Lambda's SQS event source mapping.
+
+It behaves like the real one where pinsync depends on it: batches of up to ``batch_size`` messages gathered
+within ``batching_window`` seconds, the Lambda SQS record shape, partial batch responses honoured
+(``ReportBatchItemFailures``: only the listed messages stay on the queue), a raised error or a malformed
+response leaves the whole batch on the queue, and failed messages come back after the visibility timeout
+until the queue's redrive policy moves them to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_stack.handlers import Handler
+
+MAX_RECEIVE = 10  # SQS's ReceiveMessage limit
+
+
+@dataclass
+class PollerStats:
+    invocations: int = 0
+    messages: int = 0
+    failed_messages: int = 0
+    handler_errors: int = 0
+
+
+class LambdaContext:
+    """What the poller passes as ``context``: the fields powertools and pinsync read."""
+
+    def __init__(self, function_name: str, timeout_seconds: float) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class SqsPoller:
+    sqs: Any
+    queue_url: str
+    handler: Handler
+    batch_size: int = 10
+    batching_window: float = 0.5
+    function_timeout: float = 60.0
+    function_name: str = "pinsync-audience-sync"
+    stats: PollerStats = field(default_factory=PollerStats)
+    on_error: Callable[[BaseException], None] | None = None
+
+    def __post_init__(self) -> None:
+        self._arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
+    def poll_once(self, wait_seconds: int = 1) -> int:
+        """Gather one batch and invoke the handler with it; returns how many messages it carried."""
+        messages = self._gather(wait_seconds)
+        if not messages:
+            return 0
+        event = {"Records": [self._record(message) for message in messages]}
+        self.stats.invocations += 1
+        self.stats.messages += len(messages)
+        failed = self._invoke(event, {message["MessageId"] for message in messages})
+        self.stats.failed_messages += len(failed)
+        done = [message for message in messages if message["MessageId"] not in failed]
+        for start in range(0, len(done), MAX_RECEIVE):
+            entries = [
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(done[start : start + MAX_RECEIVE])
+            ]
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        return len(messages)
+
+    def _gather(self, wait_seconds: int) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        window_ends = time.monotonic() + self.batching_window
+        while len(batch) < self.batch_size:
+            received = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(MAX_RECEIVE, self.batch_size - len(batch)),
+                WaitTimeSeconds=0 if batch else wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            batch.extend(received)
+            if not received or time.monotonic() >= window_ends:
+                break
+        return batch
+
+    def _invoke(self, event: dict[str, Any], message_ids: set[str]) -> set[str]:
+        """Message ids that stay on the queue: the reported failures, or all of them if the invocation failed."""
+        context = LambdaContext(self.function_name, self.function_timeout)
+        try:
+            response = self.handler(event, context)
+        except Exception as error:
+            self.stats.handler_errors += 1
+            if self.on_error is not None:
+                self.on_error(error)
+            return message_ids
+        try:
+            failures = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        except (KeyError, TypeError):
+            return message_ids
+        if not failures <= message_ids:
+            return message_ids  # Lambda treats an unknown itemIdentifier as a failure of the whole batch
+        return failures
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._arn,
+            "awsRegion": "us-east-1",
+        }
+
+    def queue_is_drained(self) -> bool:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+            == 0
+        )
+
+    def run_until_drained(self, timeout: float = 60.0) -> None:
+        """Poll until nothing is visible or in flight (failed messages come back, poison ones move to the DLQ)."""
+        ends = time.monotonic() + timeout
+        while time.monotonic() < ends:
+            if self.poll_once(wait_seconds=1) == 0 and self.queue_is_drained():
+                return
+        raise TimeoutError(f"queue not drained after {timeout:.0f}s")

@@ -1,0 +1,172 @@
+"""`pinsync local up`: the local stack of `make demo`, kept running.
+
+Starts moto server (SQS, DynamoDB, Secrets Manager, EventBridge) and the Pinterest emulator, creates the resources
+the template creates, prints the environment to export so that a producer or the CLI can be pointed at it, then runs
+the SQS poller (the stand-in for Lambda's event source mapping) with the real sync handler in the foreground.
+Ctrl-C or SIGTERM stops everything cleanly (exit 0). The function's JSON logs go to `--log-file`.
+
+Then, in another shell::
+
+    eval "$(cat .local/env)"          # or copy the printed export lines
+    pinsync send members.csv --audience my-audience
+    pinsync audiences --min-matched 1
+    pinsync status
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import signal
+import socket
+import sys
+import threading
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from pinsync_cli.stack import EXIT_OK, EXIT_USAGE, CliError
+
+DEFAULT_MOTO_PORT = 4567
+DEFAULT_EMULATOR_PORT = 8700
+REPORT_EVERY_SECONDS = 5.0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "up",
+        help="start the local stack, print the environment to export, process the queue until Ctrl-C",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--moto-port",
+        type=int,
+        default=DEFAULT_MOTO_PORT,
+        help="moto server port (0: any free port; default %(default)s)",
+    )
+    parser.add_argument(
+        "--emulator-port",
+        type=int,
+        default=DEFAULT_EMULATOR_PORT,
+        help="Pinterest emulator port (0: any free port; default %(default)s)",
+    )
+    parser.add_argument(
+        "--activated-audiences", default="*", help="ACTIVATED_AUDIENCES of the function (default %(default)s)"
+    )
+    parser.add_argument("--max-receive-count", type=int, default=3, help="deliveries before the DLQ (default 3)")
+    parser.add_argument("--visibility-timeout", type=int, default=5, help="queue visibility timeout (default 5 s)")
+    parser.add_argument("--batch-size", type=int, default=10, help="messages per invocation (default 10)")
+    parser.add_argument(
+        "--min-matched", type=int, help="members the emulator needs for READY (Pinterest: 100, the default)"
+    )
+    parser.add_argument(
+        "--env-file", default=".local/env", help="also write the export lines here (default %(default)s)"
+    )
+    parser.add_argument("--log-file", default=".local/local.log", help="function logs (default %(default)s)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+class _Stop:
+    """Set by Ctrl-C or SIGTERM; the poll loop checks it between batches."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name = ""
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    for name in ("moto_port", "emulator_port"):
+        if not 0 <= getattr(args, name) <= 65535:
+            raise CliError(f"--{name.replace('_', '-')} must be a port number", EXIT_USAGE)
+    for flag, port in (("--moto-port", args.moto_port), ("--emulator-port", args.emulator_port)):
+        if port and not _port_free(port):
+            raise CliError(f"port {port} is in use: pick another with {flag} (0: any free port)", EXIT_USAGE)
+    if args.max_receive_count < 1 or args.visibility_timeout < 0 or not 1 <= args.batch_size <= 10_000:
+        raise CliError("--max-receive-count >= 1, --visibility-timeout >= 0, 1 <= --batch-size <= 10000", EXIT_USAGE)
+
+    from local_stack.poller import SqsPoller
+    from local_stack.stack import LocalSettings, local_stack
+
+    settings = LocalSettings(
+        moto_port=args.moto_port,
+        emulator_port=args.emulator_port,
+        activated_audiences=args.activated_audiences,
+        visibility_timeout=args.visibility_timeout,
+        max_receive_count=args.max_receive_count,
+    )
+    for name in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    stop = _Stop()
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    log_path = Path(args.log_file)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with local_stack(settings) as stack, log_path.open("a") as function_log:
+            if args.min_matched is not None:
+                stack.emulator.state.configure(min_matched=args.min_matched)
+            exports = stack.cli_environment()
+            lines = [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
+            env_file = Path(args.env_file)
+            env_file.parent.mkdir(parents=True, exist_ok=True)
+            # Written whole, then renamed: whoever waits for the file never reads it half-written.
+            partial = env_file.with_name(env_file.name + ".partial")
+            partial.write_text("\n".join(lines) + "\n")
+            partial.replace(env_file)
+            print("pinsync local stack is up. Point a producer or the CLI at it:\n", file=out)
+            print("\n".join(lines), file=out)
+            print(
+                f'\n(also in {env_file}: eval "$(cat {env_file})")\nfunction logs: {log_path}\n'
+                "processing the queue; Ctrl-C or SIGTERM stops",
+                file=out,
+                flush=True,
+            )
+            with redirect_stdout(function_log):  # the function's logger writes JSON lines to stdout
+                poller = SqsPoller(
+                    stack.client("sqs"), stack.queue_url, stack.sync_handler(), batch_size=args.batch_size
+                )
+                _poll(poller, stop, out)
+            print(f"stopping ({stop.signal_name or 'done'}): {_totals(poller)}", file=out, flush=True)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    print("local stack stopped", file=out, flush=True)
+    return EXIT_OK
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _poll(poller: Any, stop: _Stop, out: TextIO) -> None:
+    reported = poller.stats.messages
+    last = time.monotonic()
+    while not stop.event.is_set():
+        poller.poll_once(wait_seconds=1)
+        if poller.stats.messages != reported and time.monotonic() - last >= REPORT_EVERY_SECONDS:
+            reported, last = poller.stats.messages, time.monotonic()
+            print(_totals(poller), file=out, flush=True)
+    if poller.stats.messages != reported:
+        print(_totals(poller), file=out, flush=True)
+
+
+def _totals(poller: Any) -> str:
+    stats = poller.stats
+    return (
+        f"{stats.invocations} invocation(s), {stats.messages} message(s) delivered, "
+        f"{stats.failed_messages} returned for retry, {stats.handler_errors} handler error(s)"
+    )
