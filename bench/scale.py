@@ -2,8 +2,8 @@
 
 Inputs: the measured figures of this run (transform throughput per core; calls per record from the API efficiency
 bench; peak memory) and Pinterest's limits. The write limit is a THIRD-PARTY figure: Amperity's documentation states
-writes "at up to 400 calls per minute" under Pinterest Standard access (ads_write; /work/shared/notes/pinterest-api.md
-§5); Pinterest's own rate-limit table for ads_write was not available. Records per request: Pinterest documents no
+writes "at up to 400 calls per minute" under Pinterest Standard access (ads_write; docs.amperity.com, "Pinterest"
+destination page); Pinterest's own rate-limit table for ads_write was not available. Records per request: Pinterest documents no
 limit; pinsync's default MAX_RECORDS_PER_REQUEST is 1,000 (emulator-verified only). The per-call latency of a
 1,000-record PATCH on the real API is an ASSUMPTION (no live account): 0.5 s. Lambda price: arm64, 0.0000133334 USD
 per GB-s (AWS list price, us-east-1, at the time of writing) plus 0.20 USD per million requests.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from local_stack.stack import LocalStack
@@ -68,7 +69,7 @@ def test_a_snapshot_with_bad_rows_is_refused(stack, run_cli, tmp_path):
     assert "line 3" in result.err
 
 
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> str:
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> str:
     import json
 
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))

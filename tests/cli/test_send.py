@@ -180,7 +180,7 @@ def test_lone_surrogates_are_rejected_not_sent(stack, run_cli, tmp_path: Path):
 
 def test_a_profile_too_large_for_a_message_is_found_before_anything_is_sent(stack, run_cli, tmp_path: Path):
     path = tmp_path / "rows.jsonl"
-    rows = [{"email": f"m{i}@example.com", "audience_id": "seg"} for i in range(3_000)]
+    rows: list[dict[str, Any]] = [{"email": f"m{i}@example.com", "audience_id": "seg"} for i in range(3_000)]
     rows.append({"email": [f"huge{i}@example.com" for i in range(12_000)], "audience_id": "seg"})
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from tests.builders import body, profile
 from tests.cli.conftest import process
@@ -130,7 +131,7 @@ class BusyLogs:
         start = int(request.get("nextToken", 0))
         page = inside[start : start + 10]
         line = '{"message": "Dataflow run", "run": {"at": %d}}'
-        answer = {"events": [{"timestamp": t, "message": line % t} for t in page]}
+        answer: dict[str, Any] = {"events": [{"timestamp": t, "message": line % t} for t in page]}
         if start + 10 < len(inside):
             answer["nextToken"] = str(start + 10)
         return answer

@@ -46,8 +46,8 @@ def test_expiry_check_sample_parses():
     )
 
 
-def test_the_readme_dataflow_run_sample_is_what_the_code_computes_from_its_counts():
-    readme = (REPO / "README.md").read_text()
+def test_the_documented_dataflow_run_sample_is_what_the_code_computes_from_its_counts():
+    readme = (REPO / "docs" / "design.md").read_text()
     start = readme.index("```json", readme.index("detail-type `Dataflow Run`")) + len("```json")
     sample = json.loads(readme[start : readme.index("```", start)])
     identities, messages = sample["identities"], sample["messages"]

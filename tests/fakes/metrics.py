@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pinsync.core.observability import MetricUnit
 
 
 class RecordingMetrics:
     def __init__(self) -> None:
-        self.values: Counter[str] = Counter()
-        self.by_reason: Counter[tuple[str, str]] = Counter()
+        self.values: dict[str, float] = {}
+        self.by_reason: dict[tuple[str, str], float] = {}
 
     def add_metric(self, name: str, unit: MetricUnit, value: float) -> None:
-        self.values[str(name)] += value
+        self.values[str(name)] = self.values.get(str(name), 0) + value
 
     def add_reason_metric(self, name: str, value: float, reason: str) -> None:
-        self.by_reason[(str(name), str(reason))] += value
+        key = (str(name), str(reason))
+        self.by_reason[key] = self.by_reason.get(key, 0) + value

@@ -313,8 +313,9 @@ def test_no_alarm_purpose_can_be_another_stacks_alarm() -> None:
 
 @pytest.mark.parametrize("state", ["ALARM", "OK"])
 def test_alarms_of_a_stack_sharing_the_prefix_are_delivered_but_ignored(state: str, cfn_template: Template) -> None:
-    from pinsync.alerts.classify import AlertContext, Ignored, classify
+    from pinsync.alerts.classify import classify
     from pinsync.alerts.inbound import parse_alert_event
+    from pinsync.alerts.model import AlertContext, Ignored
 
     ctx = AlertContext(destination_name="pinsync", stack_name=STACK_NAME)
     pattern = rule_patterns(cfn_template)["AlarmStateChangeRule"]
@@ -607,8 +608,9 @@ def test_outputs_name_the_topic_and_the_dashboard(sam_template: Template) -> Non
 
 
 def test_every_alert_type_has_a_sample_or_is_recovered() -> None:
-    from pinsync.alerts.classify import AlertContext, classify
+    from pinsync.alerts.classify import classify
     from pinsync.alerts.inbound import parse_alert_event
+    from pinsync.alerts.model import AlertContext
 
     ctx = AlertContext(destination_name="pinsync", stack_name=STACK_NAME)
     produced = set()

@@ -88,7 +88,8 @@ class Aws:
         item = self.client("dynamodb").get_item(
             TableName=TABLE, Key={"pk": {"S": f"AUDIENCE#{audience_id}"}, "sk": {"S": "MAPPING"}}
         )
-        return item.get("Item")
+        found: dict[str, Any] | None = item.get("Item")
+        return found
 
 
 @pytest.fixture
@@ -159,6 +160,7 @@ def log_capture() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(pinsync_logger.registered_formatter)
-    pinsync_logger.addHandler(handler)
+    stdlib_logger = logging.getLogger(pinsync_logger.name)  # the logging.Logger powertools writes through
+    stdlib_logger.addHandler(handler)
     yield buffer
-    pinsync_logger.removeHandler(handler)
+    stdlib_logger.removeHandler(handler)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from typing import Any
 
 from pinsync.sync.identities import sha256_hex
 from pinsync.sync.runtime import SyncClients
@@ -21,7 +22,8 @@ GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
 def members_of(emulator, name: str) -> set[str]:
     [customer_list] = [item for item in emulator.state.customer_lists() if item["name"] == name]
-    return emulator.state.members(customer_list["id"])
+    members: set[str] = emulator.state.members(customer_list["id"])
+    return members
 
 
 def failures(response) -> list[str]:
@@ -88,7 +90,9 @@ def test_records_of_many_messages_are_batched_up_to_the_limit(sync_env: SyncFunc
 def test_partial_batch_failure_under_5xx_retries_only_the_affected_messages(sync_env: SyncFunction, emulator, waits):
     # Given two audiences with lists
     sync_env.invoke(sqs_event(body(profile({"a": "realized", "b": "realized"}, email="seed@example.com"))))
-    list_a = sync_env.mapping("a")["customer_list_id"]["S"]
+    mapping = sync_env.mapping("a")
+    assert mapping is not None
+    list_a = mapping["customer_list_id"]["S"]
     # and Pinterest failing every attempt on list a
     emulator.state.inject_fault(Fault(kind="error", status=503, count=10, method="PATCH", path_contains=list_a))
     event = sqs_event(
@@ -192,7 +196,7 @@ def test_concurrent_invocations_create_one_list(sync_env: SyncFunction, emulator
         Fault(kind="latency", seconds=0.5, count=1, method="POST", path_contains="customer_lists")
     )
     barrier = threading.Barrier(2)
-    responses: dict[str, dict] = {}
+    responses: dict[str, dict[str, Any]] = {}
 
     def invoke(name: str, email: str) -> None:
         event = {"Records": [sqs_record(body(profile({"race": "realized"}, email=email)), message_id=name)]}

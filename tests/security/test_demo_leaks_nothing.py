@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from local_stack import demo
 from local_stack.paths import EVENTS
-from local_stack.stack import LocalStack
+from local_stack.stack import LocalStack, local_stack
 from pinsync.tokens import TokenSecret
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ def test_the_demo_leaks_no_identifier_hash_or_token(
     # Given every log record of every logger at DEBUG, and the demo's own outputs
     caplog.set_level(logging.DEBUG)
     seen: dict[str, Any] = {}
-    original = demo.local_stack
+    original = local_stack
     monkeypatch.setattr(demo, "local_stack", lambda settings=None: _capturing_stack(original(settings), seen))
     out = io.StringIO()
     log_path = tmp_path / "demo.log"

@@ -7,6 +7,7 @@ from pinsync.core.errors import PinterestRejectedError, PinterestTransientError
 from pinsync.events import Destination, detail_of
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
 from pinsync.sync.membership import ActivationRule
+from pinsync.sync.outcome import RunOutcome
 from pinsync.sync.planning import AudienceMapping, MappingState
 from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
 
@@ -168,7 +169,7 @@ def test_run_detail_has_counts_and_no_identifiers():
 # -- creation: what a refusal means, and what each identity is counted as -------------------------------------------
 
 
-def counted(outcome) -> int:
+def counted(outcome: RunOutcome) -> int:
     """Every activated identity reaches exactly one verdict."""
     return outcome.added + outcome.removed + sum(outcome.excluded.values()) + sum(outcome.failed.values())
 

@@ -1,0 +1,48 @@
+"""The documentation says what the code does: every reason the code can report is in docs/reasons.md, and no file
+points at documents a reader of the repository cannot see."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pinsync.events import (
+    PINTEREST_EXCLUSION_PREFIX,
+    ExclusionReason,
+    FailureReason,
+    RejectionReason,
+    RotationFailure,
+    SkipReason,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_reason_is_in_the_reason_table() -> None:
+    table = (ROOT / "docs" / "reasons.md").read_text()
+    reasons = [*RejectionReason, *ExclusionReason, *SkipReason, *FailureReason, *RotationFailure]
+    missing = [reason.value for reason in reasons if f"| `{reason.value}` |" not in table]
+    assert missing == []
+    assert f"`{PINTEREST_EXCLUSION_PREFIX}<code>`" in table
+
+
+def test_links_between_documents_resolve() -> None:
+    for document in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        text = document.read_text()
+        for target in [part.split(")")[0] for part in text.split("](")[1:]]:
+            if target.startswith(("http://", "https://", "#")):
+                continue
+            assert (document.parent / target.split("#")[0]).exists(), f"{document.name} links to missing {target}"
+
+
+def test_nothing_points_outside_the_repository() -> None:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()  # noqa: S607
+    offenders = [
+        name
+        for name in files
+        if not name.endswith((".json", ".lock"))
+        and name != "tests/infra/test_docs.py"
+        and (ROOT / name).is_file()
+        and any(marker in (ROOT / name).read_text(errors="ignore") for marker in ("../shared/", "shared/notes/"))
+    ]
+    assert offenders == []
