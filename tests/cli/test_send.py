@@ -198,7 +198,7 @@ def test_an_unclosed_quote_that_swallows_rows_is_rejected_not_sent(stack, run_cl
     result = run_cli("send", str(path), "--dry-run")
 
     assert result.code == 1
-    assert "line 4: audience_id longer than 256 characters or with control characters" in result.err  # where it ends
+    assert "line 4: audience_id has control, invisible or bidirectional-override characters" in result.err  # its end
     assert "b@example.com" not in result.out + result.err
 
 

@@ -9,6 +9,8 @@ import pytest
 from pinsync.events import Destination, detail_of
 from pinsync.rotation.invocation import ExpiryCheckEvent, RotationEvent, parse_event
 from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map
+from pinsync.sync.membership import ActivationRule, Extraction, extract_changes
 from pinsync.sync.outcome import RunOutcome
 from pinsync.sync.runtime import inbound_messages
 
@@ -65,3 +67,23 @@ def test_the_documented_dataflow_run_sample_is_what_the_code_computes_from_its_c
         for index in range(count):
             outcome.reject_message(f"{reason}-{index}", reason)
     assert detail_of(outcome.to_event(Destination.model_validate(sample["destination"]))) == sample
+
+
+def test_adobes_own_http_api_export_samples_parse_and_expand_as_documented():
+    """The exports of Adobe's documentation of the HTTP API destination (events/aep/): they must parse, and the
+    34-character "hashed emails" of the first are excluded as invalid, every audience of it being activated."""
+    full, named = (parse_body((EVENTS / "aep" / name).read_text()) for name in (
+        "http-api-export.json", "http-api-export-with-names-and-timestamps.json"))  # fmt: skip
+    extraction = Extraction()
+    for profile in [*full, *named]:
+        extract_changes(
+            profile,
+            message_id="m1",
+            fallback_time=EPOCH,
+            activation=ActivationRule.parse("*"),
+            namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
+            extraction=extraction,
+            profile_namespaces=("ECID", "Email", "Email_LC_SHA256", "GAID", "IDFA"),
+        )
+    assert extraction.changes == []  # neither carries an identity Pinterest could match
+    assert extraction.excluded == {"invalid_identity": 8, "unmapped_namespace": 8}

@@ -4,7 +4,17 @@ import pytest
 from pinsync.events import ExclusionReason
 from pinsync.sync.contract import parse_body
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
-from pinsync.sync.membership import ActivationRule, Change, Extraction, Operation, coalesce, extract_changes
+from pinsync.sync.membership import (
+    ActivationRule,
+    Change,
+    ChangeBudgetExceededError,
+    Extraction,
+    Operation,
+    audience_id_problem,
+    change_budget,
+    coalesce,
+    extract_changes,
+)
 from pinsync.sync.planning import chunked, minimum_requests, plan
 
 from tests.builders import EPOCH, body, profile
@@ -16,17 +26,18 @@ def change(audience="a", record="r1", op=Operation.ADD, minutes=0, sequence=0, m
     return Change(audience, record, op, EPOCH + timedelta(minutes=minutes), sequence, frozenset({message}))
 
 
-def extract(document, activation="*", profile_namespaces=()):
+def extract(document, activation="*", profile_namespaces=(), sent_at=EPOCH, budget=None):
     extraction = Extraction()
     for parsed in parse_body(body(document)):
         extract_changes(
             parsed,
             message_id="m1",
-            fallback_time=EPOCH,
+            fallback_time=sent_at,
             activation=ActivationRule.parse(activation),
             namespaces=NAMESPACES,
             extraction=extraction,
             profile_namespaces=profile_namespaces,
+            budget=budget,
         )
     return extraction
 
@@ -63,9 +74,9 @@ def test_profile_key_reuses_the_record_of_an_identity_sent_to_pinterest():
     assert {c.profile_key for c in result.changes} == {sha256_hex(gaid.lower())}
 
 
-def test_profile_key_of_an_invalid_first_identity_is_still_stable_and_none_without_a_preferred_namespace():
+def test_profile_key_skips_invalid_values_and_is_none_without_a_preferred_namespace():
     result = extract(profile({"a": "realized"}, email=["bad", "a@b.co"]), profile_namespaces=PROFILE_NAMESPACES)
-    assert {c.profile_key for c in result.changes} == {sha256_hex("email:bad")}
+    assert {c.profile_key for c in result.changes} == {sha256_hex("a@b.co")}
     assert {c.profile_key for c in extract(profile({"a": "realized"}, email="a@b.co")).changes} == {None}
     idfa_only = profile({"a": "realized"}, idfa="38400000-8cf0-11bd-b23e-10b96e40000d")
     assert {c.profile_key for c in extract(idfa_only, profile_namespaces=PROFILE_NAMESPACES).changes} == {None}
@@ -101,6 +112,65 @@ def test_an_audience_id_too_long_for_a_dynamodb_key_is_excluded_not_fatal():
     result = extract(profile({"a" * 257: "realized", "b" * 256: "realized"}, email="a@b.co"))
     assert [c.audience_id for c in result.changes] == ["b" * 256]
     assert result.excluded == {"invalid_audience_id": 1}
+
+
+@pytest.mark.parametrize(
+    "audience_id",
+    ["", "   ", "\t", " seg", "seg ", "seg\nment", "seg\x00", "seg\u202ement", "\u200b", "seg\u2028"],
+    ids=["empty", "spaces", "tab", "leading", "trailing", "newline", "nul", "bidi-override", "zero-width", "line-sep"],
+)
+def test_audience_ids_that_cannot_name_a_list_are_excluded_by_the_one_rule(audience_id):
+    assert audience_id_problem(audience_id) is not None
+    result = extract(profile({audience_id: "realized", "fine": "realized"}, email="a@b.co"))
+    assert [c.audience_id for c in result.changes] == ["fine"]
+    assert result.excluded == {ExclusionReason.INVALID_AUDIENCE_ID: 1}
+
+
+@pytest.mark.parametrize("audience_id", ["5b998cb9-9488-4ec3-8d95-fa8338ced490", "spring sale", "Été 2026", "a" * 256])
+def test_ordinary_audience_ids_pass_the_rule(audience_id):
+    assert audience_id_problem(audience_id) is None
+
+
+def test_placeholders_never_key_a_profile():
+    zero = "00000000-0000-0000-0000-000000000000"
+    result = extract(
+        profile({"a": "realized"}, email="a@b.co", gaid=zero, extra_identities={"ECID": ["", " NULL ", "undefined"]}),
+        profile_namespaces=("ECID", "GAID", "Email"),
+    )
+    assert {c.profile_key for c in result.changes} == {sha256_hex("a@b.co")}
+    assert [c.record for c in result.changes] == [sha256_hex("a@b.co")]  # the zero GAID is not sent either
+    assert result.excluded == {ExclusionReason.PLACEHOLDER_IDENTITY: 1, ExclusionReason.UNMAPPED_NAMESPACE: 3}
+
+
+@pytest.mark.parametrize(
+    "time",
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "2026-11-29T10:00:01Z", "2027-01-01T00:00:00Z"],
+    ids=["year-1-positive-offset", "year-9999-negative-offset", "just-past-the-skew", "next-year"],
+)
+def test_a_time_that_overflows_or_lies_far_ahead_excludes_that_entry_alone(time):
+    document = profile({"bad": "realized", "good": "realized"}, email="a@b.co", times={"bad": time})
+    result = extract(document)  # sent at EPOCH, 2026-11-28T10:00:00Z
+    assert [c.audience_id for c in result.changes] == ["good"]
+    assert result.excluded == {ExclusionReason.INVALID_TIME: 1}
+
+
+def test_times_are_kept_in_utc_and_may_run_a_little_ahead_of_the_send_time():
+    document = profile(
+        {"a": "realized", "b": "exited"},
+        email="a@b.co",
+        times={"a": "2026-11-28T11:00:00+01:00", "b": "2026-11-29T10:00:00Z"},  # the send time, and a day after it
+    )
+    changes = {c.audience_id: c.qualified_at for c in extract(document).changes}
+    assert changes == {"a": EPOCH, "b": EPOCH + timedelta(days=1)}
+    assert all(moment.utcoffset() == timedelta(0) for moment in changes.values())
+
+
+def test_a_profile_over_the_message_budget_raises_before_adding_anything():
+    document = profile({f"a{i}": "realized" for i in range(10)}, email=[f"p{i}@b.co" for i in range(10)])
+    with pytest.raises(ChangeBudgetExceededError):
+        extract(document, budget=99)
+    assert len(extract(document, budget=100).changes) == 100
+    assert change_budget(10) == 1_000 and change_budget(64_000) == 2_000
 
 
 def test_missing_qualification_time_falls_back_to_the_message_time():

@@ -6,7 +6,7 @@ from pinsync.core.deadline import Deadline
 from pinsync.core.errors import PinterestRejectedError, PinterestTransientError
 from pinsync.events import Destination, detail_of
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
-from pinsync.sync.membership import ActivationRule
+from pinsync.sync.membership import ActivationRule, extract_changes
 from pinsync.sync.outcome import RunOutcome
 from pinsync.sync.planning import AudienceMapping, MappingState
 from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
@@ -244,3 +244,46 @@ def test_bad_records_refused_alone_are_excluded_once_the_list_accepted_others():
     outcome, pinterest, _ = run(messages, pinterest, mappings)
     assert outcome.excluded == {"pinterest_error_1": 2} and outcome.added == 62 == len(pinterest.lists["77"])
     assert outcome.failed_message_ids([f"m{i}" for i in range(1, 65)]) == []
+
+
+# -- one message never fails another -----------------------------------------------------------------------------
+
+
+def test_a_message_that_asks_for_too_many_changes_is_rejected_alone():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()})
+    # 72 KB of many audiences x many identities: 40 audiences x 1,000 emails = 40,000 changes
+    huge = body(profile({f"a{i}": "realized" for i in range(40)}, email=[f"u{i}@x.co" for i in range(1_000)]))
+    assert len(huge) < 80_000
+    outcome, pinterest, _ = run([huge, body(profile({"seg": "realized"}, email="fine@x.co"))], pinterest, mappings)
+    assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"]
+    assert outcome.rejected_messages == {"too_many_changes": 1}
+    assert pinterest.lists["77"] == {sha256_hex("fine@x.co")}
+    assert outcome.excluded == {}  # the rejected message's exclusions are not counted either
+
+
+def test_an_unexpected_error_in_one_message_rejects_that_message_alone(monkeypatch):
+    def exploding(profile, **kwargs):
+        if kwargs["message_id"] == "m1":
+            raise KeyError("jane.doe@example.com")  # a bug whose text would echo a value
+        return extract_changes(profile, **kwargs)
+
+    monkeypatch.setattr("pinsync.sync.service.extract_changes", exploding)
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()})
+    messages = [body(profile({"seg": "realized"}, email=f"u{i}@x.co")) for i in range(2)]
+    outcome, pinterest, _ = run(messages, pinterest, mappings)
+    assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"]
+    assert outcome.rejected_messages == {"unprocessable": 1}
+    assert pinterest.lists["77"] == {sha256_hex("u1@x.co")}
+
+
+def test_an_overflowing_time_excludes_its_entry_and_the_batch_goes_on():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()})
+    bad = body(profile({"seg": "realized"}, email="year1@x.co", at="0001-01-01T00:00:00+05:00"))
+    good = body(profile({"seg": "realized"}, email="ok@x.co"))
+    outcome, pinterest, _ = run([bad, good], pinterest, mappings)
+    assert outcome.failed_message_ids(["m1", "m2"]) == []
+    assert outcome.excluded == {"invalid_time": 1}
+    assert pinterest.lists["77"] == {sha256_hex("ok@x.co")}

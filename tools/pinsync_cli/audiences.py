@@ -30,6 +30,7 @@ from pinsync.core.deadline import Deadline
 from pinsync.core.errors import LinkRefusedError, PinterestError, PinterestPermanentError, TokenUnavailableError
 from pinsync.core.observability import NO_METRICS
 from pinsync.core.settings import PINTEREST_API_BASE_URL
+from pinsync.sync.membership import audience_id_problem
 from pinsync.sync.planning import AudienceMapping
 
 from pinsync_cli.stack import (
@@ -262,8 +263,9 @@ def run_activate(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
 
 def _run_activate(args: argparse.Namespace, out: TextIO) -> int:
     audience_id = args.audience_id.strip()
-    if not audience_id:
-        raise CliError("the audience id is empty", EXIT_USAGE)
+    problem = audience_id_problem(audience_id)  # the sync function's own rule
+    if problem is not None:
+        raise CliError(f"the audience id {problem}", EXIT_USAGE)
     deployment = resolve(args)
     store = _store(deployment)
     try:

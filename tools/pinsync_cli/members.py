@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from pinsync.sync.contract import ContractError, parse_body
 from pinsync.sync.identities import HashedIdentity, IdentityKind, normalise
-from pinsync.sync.membership import MAX_AUDIENCE_ID_LENGTH
+from pinsync.sync.membership import audience_id_problem
 
 MAX_MESSAGE_BYTES = 262_144  # SQS's classic limit (256 KiB), which every queue accepts
 SAFETY_MARGIN_BYTES = 2_048
@@ -197,9 +197,10 @@ def profile_from_row(row: Mapping[str, Any], options: RowOptions) -> dict[str, A
     audience = _text(row.get("audience_id"), "audience_id") or options.audience
     if not audience:
         raise RowRejected("missing audience_id")
-    if len(audience) > MAX_AUDIENCE_ID_LENGTH or not audience.isprintable():
+    problem = audience_id_problem(audience)  # the sync function's own rule
+    if problem is not None:
         # A line break here is usually an unclosed CSV quote that swallowed the rows after it.
-        raise RowRejected(f"audience_id longer than {MAX_AUDIENCE_ID_LENGTH} characters or with control characters")
+        raise RowRejected(f"audience_id {problem}")
     action = (_text(row.get("action"), "action") or options.action).lower()
     status = ACTIONS.get(action)
     if status is None:

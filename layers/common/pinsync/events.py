@@ -34,6 +34,8 @@ class RejectionReason(StrEnum):
 
     INVALID_JSON = "invalid_json"
     INVALID_CONTRACT = "invalid_contract"
+    TOO_MANY_CHANGES = "too_many_changes"
+    UNPROCESSABLE = "unprocessable"
 
 
 class ExclusionReason(StrEnum):
@@ -41,10 +43,12 @@ class ExclusionReason(StrEnum):
     ``pinterest_error_<code>`` (:func:`pinterest_exclusion`)."""
 
     INVALID_IDENTITY = "invalid_identity"
+    PLACEHOLDER_IDENTITY = "placeholder_identity"
     UNMAPPED_NAMESPACE = "unmapped_namespace"
     UNKNOWN_STATUS = "unknown_status"
     NOT_ACTIVATED = "not_activated"
     INVALID_AUDIENCE_ID = "invalid_audience_id"
+    INVALID_TIME = "invalid_time"
     STALE = "stale"
 
 

@@ -1,19 +1,29 @@
 """Identity namespaces, normalisation, validation and hashing.
 
-Every identity that reaches Pinterest is a lowercase SHA-256 hex digest: emails are trimmed and lowercased
-before hashing (Pinterest matches on the lowercase address), advertising ids (GAID, IDFA) are trimmed and
-lowercased before hashing (Pinterest requires MAIDs to be hashed), and values that arrive already hashed
-(``Email_LC_SHA256``) must be 64 hex characters and are passed through lowercased. Plain identifiers never
-leave this module.
+Every identity that reaches Pinterest is a lowercase SHA-256 hex digest:
+
+- emails are normalised (:func:`normalise_email`: control and invisible characters removed, Unicode NFKC, trimmed,
+  lowercased, the domain in one canonical form) before hashing; Pinterest matches on the lowercase address;
+- advertising ids (GAID, IDFA) are trimmed and lowercased before hashing (Pinterest requires MAIDs to be hashed);
+- values that arrive already hashed (``Email_LC_SHA256``) must be 64 hex characters and pass through lowercased.
+
+Placeholders (``placeholder_identity``) are never sent and never key a profile: the all-zero advertising id that
+iOS and Android report when the person opted out of tracking (or any UUID of one repeated digit), empty or
+whitespace values, tokens such as ``null`` or ``undefined``, and the SHA-256 of any of these. They are values many
+people share, so sending one would merge different people. Plain identifiers never leave this module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+import idna
 
 from pinsync.events import ExclusionReason
 
@@ -78,51 +88,95 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def _hash_if(pattern: re.Pattern[str]) -> Callable[[str], str | None]:
-    match = pattern.match
-
-    def check(value: str) -> str | None:
-        return hashlib.sha256(value.encode("utf-8")).hexdigest() if match(value) else None
-
-    return check
+# Values people share rather than own, compared after trimming and lowercasing.
+PLACEHOLDER_VALUES = frozenset({"", "null", "none", "nil", "undefined", "unknown", "n/a", "na", "-", "0"})
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+_PLACEHOLDER_RECORDS = frozenset({sha256_hex(value) for value in PLACEHOLDER_VALUES | {_ZERO_UUID}} | {"0" * 64})
 
 
-def _pass_if(pattern: re.Pattern[str]) -> Callable[[str], str | None]:
-    match = pattern.match
-
-    def check(value: str) -> str | None:
-        return value if match(value) else None
-
-    return check
+def is_placeholder(normalised: str) -> bool:
+    """A trimmed, lowercased value that many profiles share (see the module docstring)."""
+    return normalised in PLACEHOLDER_VALUES or normalised in _PLACEHOLDER_RECORDS
 
 
-# kind → (normalised value → Pinterest record, or None when invalid). GAID and IDFA are UUID-shaped.
-_RECORD_OF: dict[IdentityKind, Callable[[str], str | None]] = {
-    IdentityKind.EMAIL: _hash_if(_EMAIL),
-    IdentityKind.EMAIL_SHA256: _pass_if(_SHA256_HEX),
-    IdentityKind.GAID: _hash_if(_UUID),
-    IdentityKind.IDFA: _hash_if(_UUID),
+def normalise_email(raw: str) -> str:
+    """The canonical form of an email address, before hashing.
+
+    Control and invisible (format) characters are removed (zero-width spaces and joiners, bidi marks, BOMs), then
+    Unicode NFKC (full-width letters and compatibility forms become their plain equivalents), surrounding whitespace
+    is trimmed and everything is lowercased. An internationalised domain takes one form, Unicode (IDNA U-labels per
+    UTS #46), so ``jane@bücher.de`` and ``jane@xn--bcher-kva.de`` hash alike. ASCII addresses without ``xn--``, nearly
+    all of them, take a fast path with the same result.
+    """
+    if raw.isascii():
+        value = raw.strip().lower()
+        if value.isprintable() and "xn--" not in value:
+            return value
+    text = "".join(ch for ch in raw if unicodedata.category(ch) not in ("Cc", "Cf"))
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    local, at, domain = text.rpartition("@")
+    if not at or not domain or (domain.isascii() and "xn--" not in domain):
+        return text
+    with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):  # not a valid IDN: left as it is
+        domain = idna.decode(domain, uts46=True)
+    return f"{local}@{domain}"
+
+
+Record = str  # a Pinterest record: lowercase SHA-256 hex
+RecordOrExclusion = Record | ExclusionReason  # an ExclusionReason is a str too: tell them apart with `type(x) is str`
+
+
+def _email(raw: str) -> RecordOrExclusion:
+    value = normalise_email(raw)
+    if value in PLACEHOLDER_VALUES:
+        return ExclusionReason.PLACEHOLDER_IDENTITY
+    if not _EMAIL.match(value):
+        return ExclusionReason.INVALID_IDENTITY
+    try:
+        return sha256_hex(value)
+    except UnicodeEncodeError:  # a lone surrogate: the parser refuses them in JSON, the CLI's files could hold one
+        return ExclusionReason.INVALID_IDENTITY
+
+
+def _email_sha256(raw: str) -> RecordOrExclusion:
+    value = raw.strip().lower()
+    if is_placeholder(value):
+        return ExclusionReason.PLACEHOLDER_IDENTITY
+    return value if _SHA256_HEX.match(value) else ExclusionReason.INVALID_IDENTITY
+
+
+def _advertising_id(raw: str) -> RecordOrExclusion:
+    value = raw.strip().lower()
+    if value in PLACEHOLDER_VALUES:
+        return ExclusionReason.PLACEHOLDER_IDENTITY
+    if not _UUID.match(value):
+        return ExclusionReason.INVALID_IDENTITY
+    if len(set(value.replace("-", ""))) == 1:  # the all-zero opt-out id, or any other of one repeated digit
+        return ExclusionReason.PLACEHOLDER_IDENTITY
+    return sha256_hex(value)
+
+
+_RECORD_OF: dict[IdentityKind, Callable[[str], RecordOrExclusion]] = {
+    IdentityKind.EMAIL: _email,
+    IdentityKind.EMAIL_SHA256: _email_sha256,
+    IdentityKind.GAID: _advertising_id,
+    IdentityKind.IDFA: _advertising_id,
 }
 
 
-def record_function(kind: IdentityKind) -> Callable[[str], str | None]:
-    """For one kind: a function from a *normalised* value (stripped, lowercased) to its Pinterest record
-    (lowercase SHA-256 hex), or None if the value is invalid. The transform's hot path looks it up once per
-    namespace and creates no object per identity (:func:`normalise` is the typed equivalent)."""
+def record_function(kind: IdentityKind) -> Callable[[str], RecordOrExclusion]:
+    """For one kind: a function from a raw value to its Pinterest record (lowercase SHA-256 hex), or the reason it is
+    excluded (``invalid_identity``, ``placeholder_identity``). The transform's hot path looks it up once per namespace
+    and creates no object per identity (:func:`normalise` is the typed equivalent)."""
     return _RECORD_OF[kind]
-
-
-def record_of(kind: IdentityKind, raw: str) -> str | None:
-    """The Pinterest record for one raw value of a known kind, or None if it is invalid."""
-    return _RECORD_OF[kind](raw.strip().lower())
 
 
 def normalise(kind: IdentityKind, raw: str) -> HashedIdentity | ExcludedIdentity:
     """Normalise, validate and hash one raw value of a known kind."""
-    record = record_of(kind, raw)
-    if record is None:
-        return ExcludedIdentity(ExclusionReason.INVALID_IDENTITY)
-    return HashedIdentity(kind, record)
+    result = _RECORD_OF[kind](raw)
+    if type(result) is str:
+        return HashedIdentity(kind, result)
+    return ExcludedIdentity(result)
 
 
 def resolve(namespace: str, raw: str, namespaces: Mapping[str, IdentityKind]) -> HashedIdentity | ExcludedIdentity:

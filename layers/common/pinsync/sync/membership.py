@@ -12,16 +12,51 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
 from pinsync.events import ExclusionReason
 from pinsync.sync.contract import Profile
-from pinsync.sync.identities import IdentityKind, record_function, sha256_hex
+from pinsync.sync.identities import IdentityKind, is_placeholder, record_function, sha256_hex
 
 # Audience ids end up in DynamoDB keys (2,048 bytes at most): a longer one would fail the whole batch's reads.
 MAX_AUDIENCE_ID_LENGTH = 256
+# A qualification time further ahead of the message's send time than this is refused (``invalid_time``): it would
+# pin the membership until that time, whatever the CDP says in between. A day, not minutes: a producer that writes
+# local time with a Z (up to 14 hours off) is misconfigured, but its updates should not all be refused for it.
+MAX_FUTURE_SKEW = timedelta(days=1)
+# One message may ask for at most this many changes (audiences × identities, over all its profiles), or one per
+# BYTES_PER_CHANGE bytes of its body if that allows more: a 72 KB body of many audiences × many identities would
+# otherwise expand to millions of changes. With Lambda's 6 MB payload limit, an invocation then carries at most
+# about 200,000 changes.
+MIN_CHANGES_PER_MESSAGE = 1_000
+BYTES_PER_CHANGE = 32
+
+
+def change_budget(body_length: int) -> int:
+    """How many changes one message of this many bytes (characters) may ask for."""
+    return max(MIN_CHANGES_PER_MESSAGE, body_length // BYTES_PER_CHANGE)
+
+
+class ChangeBudgetExceededError(ValueError):
+    """The message asks for more changes than its budget (see :func:`change_budget`)."""
+
+
+def audience_id_problem(audience_id: str) -> str | None:
+    """Why an audience id cannot be used (it names Pinterest lists and keys the state table), said to follow
+    "audience id", or None.
+
+    The one rule for the sync function and the CLI (which trims a value first)."""
+    if not audience_id.strip():
+        return "is empty"
+    if len(audience_id) > MAX_AUDIENCE_ID_LENGTH:
+        return f"is longer than {MAX_AUDIENCE_ID_LENGTH} characters"
+    if audience_id != audience_id.strip():
+        return "has surrounding whitespace"
+    if not audience_id.isprintable():
+        return "has control, invisible or bidirectional-override characters"
+    return None
 
 
 class Operation(StrEnum):
@@ -86,6 +121,7 @@ class Extraction:
 
     changes: list[Change] = field(default_factory=list)
     excluded: Counter[str] = field(default_factory=Counter)
+    audience_problems: dict[str, str | None] = field(default_factory=dict)  # audience id → audience_id_problem()
 
 
 def extract_changes(
@@ -97,42 +133,59 @@ def extract_changes(
     namespaces: Mapping[str, IdentityKind],
     extraction: Extraction,
     profile_namespaces: Sequence[str] = (),
-) -> None:
-    """Append one profile's changes (one per audience × identity) and exclusions to ``extraction``.
+    budget: int | None = None,
+) -> int:
+    """Append one profile's changes (one per audience × identity) and exclusions to ``extraction``; return how many
+    changes were added.
 
-    Exclusions are counted per audience × identity, the same unit as activations, so the skip rate is a
-    plain ratio of the two. This is the transform's hot loop (bench/transform.py), hence plain strings and
-    local names rather than an object per identity.
+    Exclusions are counted per audience × identity, the same unit as activations, so the skip rate is a plain ratio
+    of the two. ``fallback_time`` is the message's send time: the qualification time of an audience without one, and
+    the reference for refusing times too far ahead. Raises :class:`ChangeBudgetExceededError`, before adding
+    anything, when the profile would add more than ``budget`` changes. This is the transform's hot loop
+    (bench/transform.py), hence plain strings and local names rather than an object per identity.
     """
     records: list[str] = []
     rejected: list[str] = []  # exclusion reasons of this profile's identities
-    first: dict[str, tuple[str, str | None]] = {}  # namespace (lowercased) → its first (raw value, record)
+    first: dict[str, str] = {}  # key namespace (lowercased) → its first usable value, hashed for the profile key
     for namespace, values in profile.get("identityMap", {}).items():
         lowered = namespace.lower()
         kind = namespaces.get(lowered)
         if kind is None:
             rejected.extend(ExclusionReason.UNMAPPED_NAMESPACE for _ in values)
-            if values and lowered not in first:
-                first[lowered] = (values[0]["id"], None)
+            if lowered not in first:
+                for value in values:
+                    normalised = value["id"].strip().lower()
+                    if not is_placeholder(normalised):
+                        first[lowered] = sha256_hex(f"{lowered}:{normalised}")
+                        break
             continue
         to_record = record_function(kind)
         for value in values:
-            raw = value["id"]
-            record = to_record(raw.strip().lower())
-            if lowered not in first:
-                first[lowered] = (raw, record)
-            if record is None:
-                rejected.append(ExclusionReason.INVALID_IDENTITY)
-            else:
+            record = to_record(value["id"])
+            if type(record) is str:
                 records.append(record)
+                first.setdefault(lowered, record)  # an identity hashed for Pinterest anyway is its own key
+            else:
+                rejected.append(record)
     key = _profile_key(first, profile_namespaces) if profile_namespaces else None
-    message_ids = frozenset((message_id,))
     changes = extraction.changes
     excluded = extraction.excluded
     identities = len(records) + len(rejected)
-    sequence = len(changes)
-    for segments in profile["segmentMembership"].values():
-        for audience_id, qualification in segments.items():
+    segments = profile["segmentMembership"].values()
+    if budget is not None and len(records) * sum(len(entries) for entries in segments) > budget:
+        raise ChangeBudgetExceededError(f"more than {budget} changes")
+    message_ids = frozenset((message_id,))
+    latest_allowed = fallback_time + MAX_FUTURE_SKEW
+    checked = extraction.audience_problems
+    added = 0
+    for entries in segments:
+        for audience_id, qualification in entries.items():
+            problem = checked.get(audience_id, False)
+            if problem is False:
+                problem = checked[audience_id] = audience_id_problem(audience_id)
+            if problem is not None:
+                excluded[ExclusionReason.INVALID_AUDIENCE_ID] += identities
+                continue
             operation = STATUS_OPERATIONS.get(qualification["status"].lower())
             if operation is None:
                 excluded[ExclusionReason.UNKNOWN_STATUS] += identities
@@ -140,32 +193,36 @@ def extract_changes(
             if not activation.allows(audience_id):
                 excluded[ExclusionReason.NOT_ACTIVATED] += identities
                 continue
-            if len(audience_id) > MAX_AUDIENCE_ID_LENGTH:
-                excluded[ExclusionReason.INVALID_AUDIENCE_ID] += identities
+            try:
+                # Comparable, and stored, in UTC; year 1 with a positive offset or year 9999 with a negative one
+                # overflow here, as a time far ahead would pin the membership: the entry is refused, alone.
+                qualified_at = (qualification.get("lastQualificationTime") or fallback_time).astimezone(UTC)
+            except OverflowError:
+                qualified_at = None
+            if qualified_at is None or qualified_at > latest_allowed:
+                excluded[ExclusionReason.INVALID_TIME] += identities
                 continue
-            qualified_at = qualification.get("lastQualificationTime") or fallback_time
             for reason in rejected:
                 excluded[reason] += 1
+            sequence = len(changes)
             for record in records:
                 changes.append(Change(audience_id, record, operation, qualified_at, sequence, message_ids, key))
                 sequence += 1
+            added += len(records)
+    return added
 
 
-def _profile_key(first: Mapping[str, tuple[str, str | None]], namespaces: Sequence[str]) -> str | None:
-    """A stable, hashed key for the profile: its first identity in the first of ``namespaces`` it has.
+def _profile_key(first: Mapping[str, str], namespaces: Sequence[str]) -> str | None:
+    """A stable, hashed key for the profile: its first usable identity in the first of ``namespaces`` it has.
 
     Use a namespace whose value never changes for a person (ECID, a CRM id) first: the key is what lets an exit
-    remove identifiers the profile had before (an old email), so a key that changes with them defeats it. An
-    identity that is hashed for Pinterest anyway is its own key (no second hash); another (ECID) is hashed here.
+    remove identifiers the profile had before (an old email), so a key that changes with them defeats it. A
+    placeholder (an empty ECID, the all-zero advertising id) never keys a profile: it would merge different people.
     """
     for namespace in namespaces:
         found = first.get(namespace.lower())
-        if found is None:
-            continue
-        raw, record = found
-        if record is not None:
-            return record
-        return sha256_hex(f"{namespace.lower()}:{raw.strip().lower()}")
+        if found is not None:
+            return found
     return None
 
 

@@ -25,7 +25,7 @@ from pinsync.core.errors import (
     PinterestTransientError,
 )
 from pinsync.core.observability import logger
-from pinsync.events import ExclusionReason, FailureReason, SkipReason, pinterest_exclusion
+from pinsync.events import ExclusionReason, FailureReason, RejectionReason, SkipReason, pinterest_exclusion
 from pinsync.sync.contract import ContractError, parse_body
 from pinsync.sync.identities import IdentityKind
 from pinsync.sync.ledger import (
@@ -35,7 +35,15 @@ from pinsync.sync.ledger import (
     expand_exits,
     newer_than_ledger,
 )
-from pinsync.sync.membership import ActivationRule, Change, Extraction, coalesce, extract_changes
+from pinsync.sync.membership import (
+    ActivationRule,
+    Change,
+    ChangeBudgetExceededError,
+    Extraction,
+    change_budget,
+    coalesce,
+    extract_changes,
+)
 from pinsync.sync.outcome import RunOutcome
 from pinsync.sync.planning import AudienceMapping, MappingState, Request, plan, requests_for_list
 from pinsync.sync.ports import MappingStore, MembershipLedger, PinterestAds
@@ -143,34 +151,51 @@ class AudienceSync:
             self._send(request, outcome)
 
     def _extract(self, messages: Sequence[InboundMessage], outcome: RunOutcome) -> Extraction:
+        """Each message's changes, or its rejection: nothing one message holds can fail another message."""
         extraction = Extraction()
         for message in messages:
+            changes_before, excluded_before = len(extraction.changes), extraction.excluded.copy()
             try:
                 profiles = parse_body(message.body)
+                budget = change_budget(len(message.body))
+                for profile in profiles:
+                    budget -= extract_changes(
+                        profile,
+                        message_id=message.message_id,
+                        fallback_time=message.sent_at,
+                        activation=self._options.activation,
+                        namespaces=self._options.namespaces,
+                        extraction=extraction,
+                        profile_namespaces=self._options.profile_namespaces,
+                        budget=budget,
+                    )
             except ContractError as error:
-                outcome.reject_message(message.message_id, error.reason)
-                logger.warning(
-                    "Message rejected: it does not follow the message contract",
-                    extra={
-                        "correlation_id": message.message_id,  # the SQS message id correlates per-message lines
-                        "message_id": message.message_id,
-                        "reason": error.reason,
-                        "detail": error.detail,
-                    },
-                )
+                self._reject(message, outcome, error.reason, error.detail)
                 continue
-            outcome.profiles_received += len(profiles)
-            for profile in profiles:
-                extract_changes(
-                    profile,
-                    message_id=message.message_id,
-                    fallback_time=message.sent_at,
-                    activation=self._options.activation,
-                    namespaces=self._options.namespaces,
-                    extraction=extraction,
-                    profile_namespaces=self._options.profile_namespaces,
-                )
+            except ChangeBudgetExceededError as error:
+                reason, detail = RejectionReason.TOO_MANY_CHANGES, f"{error} for a body of {len(message.body)} bytes"
+            except Exception as error:  # a bug must not fail the other messages: this one alone goes to the DLQ
+                reason, detail = RejectionReason.UNPROCESSABLE, type(error).__name__  # never the text: it may echo
+            else:
+                outcome.profiles_received += len(profiles)
+                continue
+            del extraction.changes[changes_before:]
+            extraction.excluded = excluded_before
+            self._reject(message, outcome, reason, detail)
         return extraction
+
+    @staticmethod
+    def _reject(message: InboundMessage, outcome: RunOutcome, reason: str, detail: str) -> None:
+        outcome.reject_message(message.message_id, reason)
+        logger.warning(
+            "Message rejected: it does not follow the message contract",
+            extra={
+                "correlation_id": message.message_id,  # the SQS message id correlates per-message lines
+                "message_id": message.message_id,
+                "reason": reason,
+                "detail": detail,
+            },
+        )
 
     def _create_customer_list(
         self, audience_id: str, adds: list[Change], mapping: AudienceMapping | None, outcome: RunOutcome
