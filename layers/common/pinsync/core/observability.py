@@ -13,11 +13,12 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 # The service dimension of every metric (and the service key of every log record). template.yaml sets
@@ -75,11 +76,12 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Scrub sensitive-looking substrings from the message, its arguments and extra keys."""
+    """Scrub sensitive-looking substrings from the message (a string, or a dict or list logged as is), its
+    arguments and extra keys, for every handler (test captures included). What it cannot see, the text of an
+    exception and its traceback, :class:`RedactingFormatter` scrubs when the line is written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        record.msg = _redact_value(record.msg)
         if record.args:
             record.args = (
                 tuple(_redact_value(arg) for arg in record.args) if isinstance(record.args, tuple) else record.args
@@ -107,7 +109,26 @@ def _redact_value(value: Any) -> Any:
         return {key: _redact_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_redact_value(item) for item in value)
-    return value
+    if value is None or isinstance(value, int | float):
+        return value
+    return redact(str(value))  # any other object (an exception in a stack trace) is written as its text
+
+
+# Keys of a formatted line that hold ids of pinsync's or Lambda's own (an SQS message id, a request id), never an
+# identifier: UUID-shaped, like advertising ids, they would otherwise be scrubbed.
+_UNSCRUBBED_KEYS = frozenset(
+    {"message_id", "correlation_id", "function_request_id", "xray_trace_id", "function_arn", "timestamp", "location"}
+)
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """powertools' JSON formatter, scrubbing the whole line before it is written: the message whatever its type,
+    every key, and the exception and its traceback (an exception's text can quote a value: ``KeyError('a@b.co')``)."""
+
+    def serialize(self, log: Mapping[str, Any]) -> str:
+        return super().serialize(
+            {key: value if key in _UNSCRUBBED_KEYS else _redact_value(value) for key, value in log.items()}
+        )
 
 
 class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -130,7 +151,7 @@ def quiet_sdk_loggers() -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
 
 
-logger = Logger(service=SERVICE, logger_handler=_CurrentStdoutHandler())
+logger = Logger(service=SERVICE, logger_handler=_CurrentStdoutHandler(), logger_formatter=RedactingFormatter())
 logger.addFilter(RedactingFilter())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
