@@ -73,6 +73,16 @@ def test_5xx_fault_filtered_by_path(api: Api, server: EmulatorServer) -> None:
     assert api.get(f"/ad_accounts/{AD_ACCOUNT}/audiences").status_code == 200
 
 
+def test_a_lost_answer_is_applied_then_answered_as_a_failure(api: Api, server: EmulatorServer) -> None:
+    list_id = api.create_list("a@example.com").json()["id"]
+    server.state.inject("lost_answer", count=1, status=502, method="PATCH")
+    lost = api.update_list(list_id, "ADD", "b@example.com")
+    assert (lost.status_code, lost.json()["code"]) == (502, 502)
+    assert server.state.members(list_id) == {"a@example.com", "b@example.com"}  # applied all the same
+    [entry] = [entry for entry in server.state.requests_log if entry.get("faults") == ["lost_answer"]]
+    assert entry["status"] == 502
+
+
 def test_dropped_connection(api: Api, server: EmulatorServer) -> None:
     server.state.inject("drop", count=1, method="POST")
     with pytest.raises(requests.ConnectionError):

@@ -19,6 +19,7 @@ class FakePinterest:
     failure: PinterestError | None = None
     create_failures: list[PinterestError] = field(default_factory=list)  # raised by the next create calls, in order
     audience_failure: PinterestError | None = None
+    lookup_failures: dict[str, PinterestError] = field(default_factory=dict)  # list name → what its lookup raises
 
     def _check(self, records: Sequence[str]) -> None:
         if self.failure is not None:
@@ -40,6 +41,8 @@ class FakePinterest:
         self.calls.append(("find", name, 0))
         if self.failure is not None:
             raise self.failure
+        if name in self.lookup_failures:
+            raise self.lookup_failures[name]
         return self.names.get(name)
 
     def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> None:

@@ -91,6 +91,8 @@ class FakeSecretVersions:
 class FakeOAuth:
     failure: Exception | None = None
     calls: list[str] = field(default_factory=list)
+    expires_in: int = 30 * DAY
+    refresh_token_expires_in: int = 60 * DAY
 
     def refresh(self, client_id: str, client_secret: str, refresh_token: str) -> TokenGrant:
         self.calls.append(refresh_token)
@@ -100,8 +102,8 @@ class FakeOAuth:
         return TokenGrant(
             access_token=SecretStr(f"pina_new{n}"),
             refresh_token=SecretStr(f"pinr_new{n}"),
-            expires_in=30 * DAY,
-            refresh_token_expires_in=60 * DAY,
+            expires_in=self.expires_in,
+            refresh_token_expires_in=self.refresh_token_expires_in,
             scope="ads:read,ads:write",
         )
 

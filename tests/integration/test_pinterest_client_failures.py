@@ -6,7 +6,9 @@ A body cut off mid-way raises ``ChunkedEncodingError`` from ``requests``; before
 
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -14,7 +16,12 @@ import responses
 from pinsync.adapters.pinterest_ads import PinterestClient
 from pinsync.adapters.pinterest_oauth import PinterestOAuthClient, StaticToken
 from pinsync.core.deadline import Deadline
-from pinsync.core.errors import InvalidGrantError, PinterestTransientError
+from pinsync.core.errors import (
+    InvalidGrantError,
+    PinterestAnswerError,
+    PinterestRejectedError,
+    PinterestTransientError,
+)
 from pinsync.core.observability import NO_METRICS
 from pinsync.sync.membership import Operation
 
@@ -22,13 +29,13 @@ BASE = "https://api.pinterest.example/v5"
 LISTS = f"{BASE}/ad_accounts/123/customer_lists"
 
 
-def client(waits: list[float]) -> PinterestClient:
+def client(waits: list[float], remaining: Callable[[], float] = lambda: 60.0) -> PinterestClient:
     return PinterestClient(
         base_url=BASE,
         ad_account_id="123",
         tokens=StaticToken("token"),
         session=requests.Session(),
-        deadline=Deadline(lambda: 60.0),
+        deadline=Deadline(remaining),
         sleep=waits.append,
         rng=random.Random(1),
         metrics=NO_METRICS,
@@ -59,7 +66,7 @@ def test_a_create_cut_off_mid_way_is_transient_and_not_repeated():
 def test_a_create_answered_without_an_id_is_transient_not_a_crash():
     responses.add(responses.POST, LISTS, body="", status=200)
 
-    with pytest.raises(PinterestTransientError, match="without an id"):
+    with pytest.raises(PinterestTransientError, match="without a valid id"):
         client([]).create_customer_list("dest seg", ["a" * 64])
 
 
@@ -89,3 +96,88 @@ def test_a_token_answer_cut_off_mid_way_is_transient():
 
     with pytest.raises(PinterestTransientError):
         PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
+
+
+# -- answers that break the contract: a transient failure of the work that needed them, never a crash or a hang ----
+
+DEEP = "[" * 100_000 + "]" * 100_000  # deeper than any JSON parser recurses
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"items": {"id": "1", "name": "dest seg"}},  # items is not a list
+        {"items": ["dest seg"]},  # an item that is not an object
+        {"items": [{"name": "dest seg"}]},  # the item of that name has no id
+        {"items": [{"name": "dest seg", "id": True}]},
+        {"items": [{"name": "dest seg", "id": "12a"}]},
+        {"items": [], "bookmark": 7},
+    ],
+    ids=["items-object", "item-string", "no-id", "id-true", "id-not-digits", "bookmark-number"],
+)
+def test_a_list_page_that_breaks_the_contract_is_an_answer_error(page):
+    responses.add(responses.GET, LISTS, json=page)
+
+    with pytest.raises(PinterestAnswerError):
+        client([]).find_customer_list("dest seg")
+
+
+@responses.activate
+def test_a_bookmark_that_repeats_forever_ends_the_search():
+    responses.add(responses.GET, LISTS, json={"items": [{"id": "1", "name": "other"}], "bookmark": "same"})
+
+    with pytest.raises(PinterestAnswerError, match="bookmark repeats"):
+        client([]).find_customer_list("dest seg")
+    assert len(responses.calls) == 2  # the first page, and the one that repeated its bookmark
+
+
+@responses.activate
+def test_paging_stops_when_the_invocation_runs_out_of_time():
+    pages = iter(range(1_000_000))
+    responses.add_callback(
+        responses.GET,
+        LISTS,
+        callback=lambda request: (200, {}, json.dumps({"items": [], "bookmark": f"b{next(pages)}"})),
+    )
+    # seconds left: plenty for three pages, then 5.5 (the deadline keeps 5 in reserve: too little for another page)
+    remaining = lambda: 60.0 if len(responses.calls) < 3 else 5.5  # noqa: E731
+
+    with pytest.raises(PinterestTransientError, match="out of time"):
+        client([], remaining=remaining).find_customer_list("dest seg")
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+@pytest.mark.parametrize(("body", "status"), [(DEEP, 200), ("[1, 2]", 200), ("<html>proxy</html>", 200)])
+def test_a_body_that_is_not_a_json_object_is_an_answer_error_not_a_crash(body, status):
+    responses.add(responses.GET, LISTS, body=body, status=status)
+
+    with pytest.raises(PinterestAnswerError):
+        client([]).find_customer_list("dest seg")
+
+
+@responses.activate
+def test_an_error_answer_nested_too_deep_is_still_classified():
+    responses.add(responses.PATCH, f"{LISTS}/77", body=DEEP, status=400)
+
+    with pytest.raises(PinterestRejectedError) as raised:
+        client([]).update_customer_list("77", Operation.ADD, ["a" * 64])
+    assert raised.value.code is None
+
+
+@responses.activate
+def test_a_patch_answered_2xx_is_applied_whatever_its_body():
+    responses.add(responses.PATCH, f"{LISTS}/77", body=DEEP, status=200)
+
+    client([]).update_customer_list("77", Operation.ADD, ["a" * 64])  # no error: Pinterest applied it
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [DEEP, "[]", '{"access_token": "pina_x"}', "not json"])
+def test_a_2xx_token_answer_that_is_not_one_is_an_answer_error(body):
+    responses.add(responses.POST, TOKEN_URL, body=body, status=200)
+
+    with pytest.raises(PinterestAnswerError) as raised:
+        PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
+    assert "pina_x" not in str(raised.value)

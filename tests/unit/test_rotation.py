@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from pinsync.core.errors import (
     InvalidGrantError,
+    PinterestAnswerError,
     PinterestAuthError,
     PinterestPermanentError,
     PinterestTransientError,
@@ -150,6 +151,8 @@ def test_finish_when_already_current_is_a_no_op():
     [
         (InvalidGrantError("invalid grant", status=401, code=283), ReconnectRequiredError, True),
         (PinterestTransientError("HTTP 503", status=503), PinterestUnavailableError, False),
+        # 2xx, but not a token response: the refresh happened, so the old refresh token is likely spent
+        (PinterestAnswerError("not a token response", status=200), PendingNotStoredError, True),
     ],
 )
 def test_token_endpoint_failure_leaves_current_untouched_and_nothing_pending(failure, expected, reconnect):
@@ -251,3 +254,17 @@ def test_error_messages_never_carry_token_values():
         use_case.run(RotationStep.CREATE, SECRET, TOKEN)
 
     assert "pinr_" not in str(raised.value) and "app-secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize("absurd", [10**30, -5, 0, 10**9])
+def test_an_absurd_expires_in_stores_the_new_tokens_with_the_documented_lifetimes(absurd):
+    """The old refresh token is spent once Pinterest answered: an absurd lifetime must not lose the new tokens."""
+    use_case, secrets, _, _ = rotation(oauth=FakeOAuth(expires_in=absurd, refresh_token_expires_in=absurd))
+
+    result = use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert result.changed is True
+    stored = secrets.value_at(AWSPENDING)
+    assert stored.refresh_token.get_secret_value() == "pinr_new1"
+    assert stored.access_token_expires_at == EPOCH + timedelta(days=30)
+    assert stored.refresh_token_expires_at == EPOCH + timedelta(days=60)

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from pinsync.core.deadline import Deadline
-from pinsync.core.errors import PinterestRejectedError, PinterestTransientError
+from pinsync.core.errors import PinterestAnswerError, PinterestRejectedError, PinterestTransientError
 from pinsync.events import Destination, detail_of
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
 from pinsync.sync.membership import ActivationRule, extract_changes
@@ -287,3 +287,45 @@ def test_an_overflowing_time_excludes_its_entry_and_the_batch_goes_on():
     assert outcome.failed_message_ids(["m1", "m2"]) == []
     assert outcome.excluded == {"invalid_time": 1}
     assert pinterest.lists["77"] == {sha256_hex("ok@x.co")}
+
+
+def test_answers_that_break_the_contract_fail_their_own_audience_not_the_batch():
+    mappings = FakeMappings({"zz": ready("zz", "77")})
+    broken = PinterestAnswerError("the page's items is not a list")
+    pinterest = FakePinterest(lists={"77": set()}, lookup_failures={"dest a1": broken, "dest a2": broken})
+    messages = [body(profile({audience: "realized"}, email=f"{audience}@x.co")) for audience in ("a1", "a2", "zz")]
+    outcome, pinterest, _ = run(messages, pinterest, mappings)
+    assert outcome.failed_message_ids(["m1", "m2", "m3"]) == ["m1", "m2"]
+    assert outcome.failed == {"invalid_answer": 2}
+    assert pinterest.lists["77"] == {sha256_hex("zz@x.co")}  # two failures in a row, and still not an outage
+
+
+# -- a refusal is evidence against a record only when the list accepts others, whatever the request size ---------
+
+
+def test_a_one_record_patch_refused_with_nothing_to_compare_is_retried_not_excluded():
+    # Given streaming, one record per batch, and Pinterest refusing the request (a bad record, or the list's fault)
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    pinterest = FakePinterest(lists={"77": set()}, failure=PinterestRejectedError("refused", status=400, code=2))
+    outcome, _, _ = run([body(profile({"seg": "realized"}, email="a@x.co"))], pinterest, mappings)
+    # Then nothing tells the record's fault from the list's: the message is retried, never silently acknowledged
+    assert outcome.excluded == {} and outcome.failed == {"rejected": 1}
+    assert outcome.failed_message_ids(["m1"]) == ["m1"]
+
+
+def test_a_one_record_refusal_is_excluded_once_another_request_to_the_list_is_accepted():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    bad = sha256_hex("bad@x.co")
+    pinterest = FakePinterest(lists={"77": set()}, poison={bad})
+    # max_records=1: every record travels alone, the bad one first
+    messages = [body(profile({"seg": "realized"}, email=e)) for e in ("bad@x.co", "u1@x.co", "u2@x.co")]
+    outcome, pinterest, _ = run(messages, pinterest, mappings, max_records=1)
+    assert outcome.excluded == {"pinterest_error_1": 1} and outcome.added == 2
+    assert outcome.failed_message_ids(["m1", "m2", "m3"]) == []
+
+
+def test_a_one_record_list_creation_refused_is_retried_not_excluded():
+    pinterest = FakePinterest(poison={sha256_hex("only@x.co")})
+    outcome, pinterest, mappings = run([body(profile({"seg": "realized"}, email="only@x.co"))], pinterest)
+    assert outcome.excluded == {} and outcome.failed == {"rejected": 1}
+    assert pinterest.lists == {} and mappings.leases == {}  # the lease is released for the retry

@@ -69,12 +69,14 @@ class EmulatorApp:
         if route is not None and route.operation_id in _CUSTOMER_LIST_WRITES:
             entry.update(_records_summary(request))
         try:
-            self._apply_faults(request, entry)
+            lost_answer = self._apply_faults(request, entry)
             self.state.check_rate_limit()
             if route is None:
                 assert route_error is not None
                 raise route_error
             response = json_response(self._handle(request, route))
+            if lost_answer is not None:
+                raise _error_fault(lost_answer)
         except DropConnection:
             entry["status"] = None
             self.state.log_request(entry)
@@ -88,10 +90,11 @@ class EmulatorApp:
         self.state.log_request(entry)
         return response
 
-    def _apply_faults(self, request: Request, entry: dict[str, Any]) -> None:
+    def _apply_faults(self, request: Request, entry: dict[str, Any]) -> Fault | None:
+        """Apply the faults that act before the request is handled; return a lost_answer fault, which acts after."""
         faults = {f.kind: f for f in self.state.take_faults(request.method, request.path)}
         if not faults:
-            return
+            return None
         entry["faults"] = sorted(faults)
         latency = faults.get("latency")
         if latency is not None and latency.seconds > 0:
@@ -104,6 +107,7 @@ class EmulatorApp:
         error = faults.get("error")
         if error is not None:
             raise _error_fault(error)
+        return faults.get("lost_answer")
 
     def _handle(self, request: Request, route: Route) -> dict[str, Any]:
         if "basic" in route.security_schemes:

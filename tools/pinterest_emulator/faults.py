@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-FaultKind = Literal["error", "latency", "drop", "rate_limit"]
+FaultKind = Literal["error", "latency", "drop", "rate_limit", "lost_answer"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
@@ -17,6 +17,8 @@ class Fault:
     - latency: wait `seconds` before handling the request normally
     - drop: close the socket without writing any response
     - rate_limit: answer 429 code 8 with `X-RateLimit-Reset: reset_seconds`
+    - lost_answer: handle the request (it is applied), then answer `status` (5xx) as if the answer were lost on the
+      way: the client cannot tell whether its request took effect
     """
 
     kind: FaultKind
@@ -35,7 +37,7 @@ class Fault:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
         if self.count < 1:
             raise ValueError("count must be >= 1")
-        if self.kind == "error" and not 500 <= self.status <= 599:
+        if self.kind in ("error", "lost_answer") and not 500 <= self.status <= 599:
             raise ValueError("status of an error fault must be 5xx")
         if self.seconds < 0:
             raise ValueError("seconds must be >= 0")

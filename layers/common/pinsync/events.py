@@ -65,6 +65,7 @@ class FailureReason(StrEnum):
 
     PINTEREST_ERROR = "pinterest_error"
     PINTEREST_UNAVAILABLE = "pinterest_unavailable"
+    INVALID_ANSWER = "invalid_answer"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
     TOKEN_UNAVAILABLE = "token_unavailable"  # noqa: S105 - a reason, not a credential

@@ -15,6 +15,7 @@ records) nor a token.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ import requests
 
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import (
+    PinterestAnswerError,
     PinterestAuthError,
     PinterestError,
     PinterestPermanentError,
@@ -40,6 +42,8 @@ from pinsync.sync.membership import Operation
 
 LIST_TYPE = "EMAIL"  # records are SHA-256 hex digests; Pinterest tells emails and MAIDs apart on ingestion
 PAGE_SIZE = 250
+MAX_PAGES = 400  # 100,000 lists or audiences, far more than an ad account holds
+_ID = re.compile(r"^\d{1,18}$")
 
 
 class PinterestClient:
@@ -82,9 +86,8 @@ class PinterestClient:
 
     def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> None:
         body = {"operation_type": operation.value, "records": ",".join(records)}
-        self._call(
-            "PATCH", f"/ad_accounts/{self._account}/customer_lists/{quote(customer_list_id, safe='')}", json=body
-        )
+        path = f"/ad_accounts/{self._account}/customer_lists/{quote(customer_list_id, safe='')}"
+        self._call("PATCH", path, json=body, answer=False)  # a 2xx is all that matters: its body is not read
 
     def create_audience(self, name: str, customer_list_id: str) -> str:
         body = {"name": name, "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": customer_list_id}}
@@ -108,19 +111,37 @@ class PinterestClient:
     # -- plumbing -------------------------------------------------------------------------------------------
 
     def _find_by_name(self, path: str, name: str) -> str | None:
+        """Page through a list, oldest first, for the item of this name. Bounded: by the invocation's time, by
+        :data:`MAX_PAGES`, and by a bookmark that repeats (which would page forever)."""
+        operation = f"GET {_template(path)}"
         bookmark: str | None = None
-        while True:
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            if not self._deadline.allows(1.0):
+                raise PinterestTransientError(f"{operation}: out of time while paging")
             # Oldest first, explicitly (the spec sets no default): of two lists with one name, the first created wins.
             params: dict[str, str | int] = {"page_size": PAGE_SIZE, "order": "ASCENDING"}
             if bookmark:
                 params["bookmark"] = bookmark
             page = self._call("GET", path, params=params)
-            for item in page.get("items", []):
+            items = page.get("items", [])
+            if not isinstance(items, list):
+                raise PinterestAnswerError(f"{operation}: the page's items is not a list")
+            for item in items:
+                if not isinstance(item, dict):
+                    raise PinterestAnswerError(f"{operation}: a page item is not an object")
                 if item.get("name") == name:
-                    return str(item["id"])
+                    identifier = pinterest_id(item.get("id"))
+                    if identifier is None:
+                        raise PinterestAnswerError(f"{operation}: the item of that name has no valid id")
+                    return identifier
             bookmark = page.get("bookmark")
-            if not bookmark:
+            if bookmark is None or bookmark == "":
                 return None
+            if not isinstance(bookmark, str) or bookmark in seen:
+                raise PinterestAnswerError(f"{operation}: the page's bookmark repeats, or is not a string")
+            seen.add(bookmark)
+        raise PinterestAnswerError(f"{operation}: more than {MAX_PAGES} pages")
 
     def _call(
         self,
@@ -130,6 +151,7 @@ class PinterestClient:
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, str | int] | None = None,
         idempotent: bool = True,
+        answer: bool = True,
     ) -> dict[str, Any]:
         operation = f"{method} {_template(path)}"
         attempt = 0
@@ -160,7 +182,7 @@ class PinterestClient:
                 continue
             self._record_call(started, str(response.status_code))
             if response.ok:
-                return _json_object(response)
+                return _json_object(response) if answer else {}
             code = error_code(response)
             status = response.status_code
             if status == 401 and not token_reread:
@@ -204,12 +226,19 @@ class PinterestClient:
             self._metrics.add_metric(MetricName.PINTEREST_CONNECTION_ERRORS, MetricUnit.Count, 1)
 
 
+def pinterest_id(value: Any) -> str | None:
+    """An object id as the spec defines them (a string of 1 to 18 digits; an integer is accepted), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    return value if isinstance(value, str) and _ID.match(value) else None
+
+
 def _created_id(created: Mapping[str, Any], operation: str) -> str:
-    """A 2xx create without an id may still have created the object: transient (ambiguous), like a timeout."""
-    identifier = created.get("id")
-    if not isinstance(identifier, str | int) or identifier == "":
-        raise PinterestTransientError(f"{operation}: answered without an id")
-    return str(identifier)
+    """A 2xx create without a valid id may still have created the object: transient (ambiguous), like a timeout."""
+    identifier = pinterest_id(created.get("id"))
+    if identifier is None:
+        raise PinterestTransientError(f"{operation}: answered without a valid id")
+    return identifier
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
@@ -217,18 +246,20 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
         return {}
     try:
         body = response.json()
-    except ValueError:
-        raise PinterestTransientError(
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        raise PinterestAnswerError(
             "Pinterest answered with a body that is not JSON", status=response.status_code
         ) from None
-    return body if isinstance(body, dict) else {"items": body}
+    if not isinstance(body, dict):
+        raise PinterestAnswerError("Pinterest answered with JSON that is not an object", status=response.status_code)
+    return body
 
 
 def error_code(response: requests.Response) -> int | None:
     """Pinterest's ``{code, message}`` error code, if the body has one."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, int) else None

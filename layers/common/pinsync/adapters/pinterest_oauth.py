@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from pinsync.adapters.pinterest_ads import PinterestClient, error_code
 from pinsync.core.deadline import Deadline
-from pinsync.core.errors import InvalidGrantError, PinterestError, PinterestTransientError
+from pinsync.core.errors import InvalidGrantError, PinterestAnswerError, PinterestError, PinterestTransientError
 from pinsync.core.observability import MetricsSink
 from pinsync.rotation.model import RECONNECT_HINT, TokenGrant
 
@@ -58,10 +58,9 @@ class PinterestOAuthClient:
         if response.ok:
             try:
                 return TokenGrant.model_validate(response.json())
-            except (ValueError, ValidationError):
-                raise PinterestTransientError(
-                    f"{OPERATION}: the answer is not a token response", status=status
-                ) from None
+            except (ValueError, ValidationError, RecursionError):
+                # 2xx: Pinterest may well have refreshed (and revoked the old refresh token) all the same.
+                raise PinterestAnswerError(f"{OPERATION}: the answer is not a token response", status=status) from None
         if status == 400 or (status in (401, 403) and code == CODE_INVALID_GRANT):
             # Pinterest answers a bad grant with code 283, seen with HTTP 401 (pinterest-python-sdk#114) and 400.
             raise InvalidGrantError(

@@ -41,6 +41,14 @@ class PinterestRateLimitedError(PinterestTransientError):
     reason = FailureReason.RATE_LIMITED
 
 
+class PinterestAnswerError(PinterestTransientError):
+    """Pinterest answered, but with something that breaks its API contract (a body that is not a JSON object, an
+    ``items`` that is not a list, a bookmark that repeats, a token answer that is not one). A transient failure of the
+    work that needed the answer, and not a sign that Pinterest is down: it does not stop the rest of the batch."""
+
+    reason = FailureReason.INVALID_ANSWER
+
+
 class PinterestAuthError(PinterestError):
     """401 even after re-reading the token secret: the token is invalid or expired (rotation will cure it)."""
 

@@ -41,6 +41,17 @@ class SecretDescription:
         return next((version for version, stages in self.versions.items() if stage in stages), None)
 
 
+# Pinterest's documented token lifetimes (access 30 days, continuous refresh 60 days), used in place of an answer's
+# expires_in outside SANE_LIFETIME_SECONDS: an absurd value must not overflow after the old refresh token is spent.
+ACCESS_TOKEN_LIFETIME_SECONDS = 30 * 86_400
+REFRESH_TOKEN_LIFETIME_SECONDS = 60 * 86_400
+SANE_LIFETIME_SECONDS = range(60, 400 * 86_400 + 1)
+
+
+def lifetime(seconds: int, documented: int) -> int:
+    return seconds if seconds in SANE_LIFETIME_SECONDS else documented
+
+
 class TokenGrant(BaseModel):
     """A successful ``POST /oauth/token`` answer (the fields pinsync keeps)."""
 
@@ -58,8 +69,10 @@ class TokenGrant(BaseModel):
             client_secret=client_secret,
             access_token=self.access_token,
             refresh_token=self.refresh_token,
-            access_token_expires_at=expiry_from(now, self.expires_in),
-            refresh_token_expires_at=expiry_from(now, self.refresh_token_expires_in),
+            access_token_expires_at=expiry_from(now, lifetime(self.expires_in, ACCESS_TOKEN_LIFETIME_SECONDS)),
+            refresh_token_expires_at=expiry_from(
+                now, lifetime(self.refresh_token_expires_in, REFRESH_TOKEN_LIFETIME_SECONDS)
+            ),
             scope=self.scope or default_scope,
         )
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from pinsync.core.errors import (
     InvalidGrantError,
+    PinterestAnswerError,
     PinterestAuthError,
     PinterestError,
     PinterestPermanentError,
@@ -115,21 +116,30 @@ class TokenRotationProtocol:
             )
         except InvalidGrantError as error:
             raise ReconnectRequiredError(_with_hint(f"Pinterest refused the stored refresh token: {error}")) from None
+        except PinterestAnswerError as error:  # 2xx: the refresh happened, the old refresh token is likely spent
+            raise PendingNotStoredError(
+                f"Pinterest answered the refresh with something that is not a token response ({error}); the previous "
+                f"refresh token is likely spent, so unless the next rotation succeeds {RECONNECT_HINT}"
+            ) from None
         except PinterestTransientError as error:
             raise PinterestUnavailableError(f"the token endpoint failed: {error}") from None
         except PinterestError as error:
             raise ReconnectRequiredError(_with_hint(f"the token endpoint refused the refresh: {error}")) from None
-        pending = grant.to_secret(current.client_id, current.client_secret, now, current.scope)
-        # Straight away: the new refresh token exists only in memory until this put succeeds.
+        # Straight away: the new refresh token exists only in memory until this put succeeds. Whatever fails from here
+        # on is reported as such (with the event that asks for a reconnect), never as a crash without one.
         try:
+            pending = grant.to_secret(current.client_id, current.client_secret, now, current.scope)
             self._secrets.put_pending(secret_id, token, pending.to_secret_string(), rotation_token=rotation_token)
         except SecretStoreError as error:
-            raise PendingNotStoredError(
-                "Pinterest issued new tokens but storing them as AWSPENDING failed "
-                f"({error}); the previous refresh token is revoked, so {RECONNECT_HINT} "
-                "before the current access token expires"
-            ) from None
-        return StepResult(RotationStep.CREATE, changed=True, pending=Expiry.of(pending))
+            detail = str(error)
+        except (ValueError, OverflowError) as error:
+            detail = type(error).__name__  # never the text: a validation error quotes its input, here tokens
+        else:
+            return StepResult(RotationStep.CREATE, changed=True, pending=Expiry.of(pending))
+        raise PendingNotStoredError(
+            f"Pinterest issued new tokens but storing them as AWSPENDING failed ({detail}); the previous refresh "
+            f"token is revoked, so {RECONNECT_HINT} before the current access token expires"
+        )
 
     def _test(self, secret_id: str, token: str) -> StepResult:
         value = self._get(secret_id, stage=AWSPENDING, version_id=token)

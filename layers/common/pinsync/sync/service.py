@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import (
+    PinterestAnswerError,
     PinterestAuthError,
     PinterestError,
     PinterestRateLimitedError,
@@ -40,6 +41,7 @@ from pinsync.sync.membership import (
     Change,
     ChangeBudgetExceededError,
     Extraction,
+    Operation,
     change_budget,
     coalesce,
     extract_changes,
@@ -106,6 +108,8 @@ class AudienceSync:
         self._applied: list[Change] = []
         self._outage: PinterestError | None = None
         self._consecutive_failures = 0
+        self._accepting: set[tuple[str, Operation]] = set()  # (customer list, operation) Pinterest accepted records for
+        self._suspects: list[tuple[str, Operation, Change, PinterestRejectedError]] = []
 
     def run(self, messages: Sequence[InboundMessage]) -> RunOutcome:
         outcome = RunOutcome(messages_received=len(messages))
@@ -149,6 +153,7 @@ class AudienceSync:
                 self._ensure_audience(mapping.audience_id, mapping.customer_list_id, mapping)
         for request in requests:
             self._send(request, outcome)
+        self._judge_suspects(outcome)
 
     def _extract(self, messages: Sequence[InboundMessage], outcome: RunOutcome) -> Extraction:
         """Each message's changes, or its rejection: nothing one message holds can fail another message."""
@@ -293,11 +298,12 @@ class AudienceSync:
                 outcome.exclude([suspect[0]], exclusion_reason(suspect[1]))
             outcome.customer_lists_created += 1
             self._consecutive_failures = 0
+            self._accepting.add((customer_list_id, Operation.ADD))
             self._sent(chunk, outcome)
             del pending[: len(chunk)]
             return customer_list_id
         if suspect is not None:  # it was the last record: nothing tells the list's fault from the record's
-            outcome.exclude([suspect[0]], exclusion_reason(suspect[1]))
+            outcome.fail([suspect[0]], suspect[1].reason)
         return None
 
     def _ensure_audience(self, audience_id: str, customer_list_id: str, mapping: AudienceMapping | None) -> None:
@@ -330,8 +336,8 @@ class AudienceSync:
         try:
             self._pinterest.update_customer_list(request.customer_list_id, request.operation, request.records)
         except PinterestRejectedError as error:
-            if len(request.changes) == 1:  # sent alone from the start: nothing to compare it with
-                outcome.exclude(request.changes, exclusion_reason(error))
+            if len(request.changes) == 1:  # sent alone: judged once the run knows whether the list accepts others
+                self._suspects.append((request.customer_list_id, request.operation, request.changes[0], error))
                 return
             self._isolate(request, outcome)
             return
@@ -339,20 +345,20 @@ class AudienceSync:
             self._note_outage(error)
             outcome.fail(request.changes, error.reason)
             return
-        self._consecutive_failures = 0
+        self._accepted(request)
         self._sent(request.changes, outcome)
 
     def _isolate(self, request: Request, outcome: RunOutcome) -> None:
         """Find the records Pinterest refuses in a rejected request by halving it, depth first.
 
-        A record refused on its own is excluded only once another part of the request was accepted: two records
-        refused on their own before any part is accepted mean the refusal is the list's, not theirs, so the whole
-        request fails (SQS retries it; the dead-letter queue and its alert follow if it persists) and nothing is
-        excluded for it.
+        Two records refused on their own before any part is accepted mean the refusal is the list's, not theirs, so
+        the whole request fails (SQS retries it; the dead-letter queue and its alert follow if it persists) and
+        nothing is excluded for it. A record refused on its own is otherwise a suspect, judged by
+        :meth:`_judge_suspects`.
         """
         parts = list(reversed(request.halves()))
         suspects: list[tuple[Change, PinterestRejectedError]] = []
-        accepted = False
+        accepted = (request.customer_list_id, request.operation) in self._accepting
         while parts:
             part = parts.pop()
             if self._outage is not None or not self._deadline.allows(MIN_CALL_SECONDS):
@@ -375,13 +381,27 @@ class AudienceSync:
                 outcome.fail(part.changes, error.reason)
                 continue
             accepted = True
-            self._consecutive_failures = 0
+            self._accepted(part)
             self._sent(part.changes, outcome)
-        for change, refusal in suspects:
-            if accepted:
+        self._suspects.extend(
+            (request.customer_list_id, request.operation, change, error) for change, error in suspects
+        )
+
+    def _accepted(self, request: Request) -> None:
+        self._consecutive_failures = 0
+        self._accepting.add((request.customer_list_id, request.operation))
+
+    def _judge_suspects(self, outcome: RunOutcome) -> None:
+        """A record Pinterest refused on its own is excluded only when Pinterest's answers are evidence against that
+        record: the same list accepted other records for the same operation in this run. Otherwise the refusal may
+        be the list's (the request size does not change that: one record per request is common in streaming), so
+        the change fails and is retried; a later batch that carries other records for the list decides it."""
+        for list_id, operation, change, refusal in self._suspects:
+            if (list_id, operation) in self._accepting:
                 outcome.exclude([change], exclusion_reason(refusal))
-            else:  # nothing to compare with: retried rather than excluded
+            else:
                 outcome.fail([change], refusal.reason)
+        self._suspects.clear()
 
     def _sent(self, changes: Sequence[Change], outcome: RunOutcome) -> None:
         outcome.sent(changes)
@@ -395,7 +415,7 @@ class AudienceSync:
         """
         if isinstance(error, PinterestAuthError):
             self._outage = error
-        elif isinstance(error, PinterestTransientError):
+        elif isinstance(error, PinterestTransientError) and not isinstance(error, PinterestAnswerError):
             self._consecutive_failures += 1
             if self._consecutive_failures >= OUTAGE_AFTER_FAILURES:
                 self._outage = error
