@@ -1,27 +1,25 @@
-"""A fake of :class:`pinsync.sync.ports.MembershipLedger`: the entries in a dict, with the adapter's semantics."""
+"""A fake of :class:`pinsync.sync.ports.MembershipLedger`: one audience's items in a dict, like the adapter's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 
-from pinsync.sync.ledger import LedgerEntry, LedgerKey
+from pinsync.sync.ledger import LedgerItem, members
 
 
 class InMemoryLedger:
     def __init__(self) -> None:
-        self.by_key: dict[LedgerKey, LedgerEntry] = {}
+        self.items: dict[tuple[str, str], LedgerItem] = {}
+        self.reads = self.writes = 0
 
-    def entries(self, keys: Iterable[LedgerKey]) -> dict[LedgerKey, LedgerEntry]:
-        return {key: self.by_key[key] for key in keys if key in self.by_key}
+    def read(self, audience_id: str, keys: Collection[str]) -> dict[str, LedgerItem]:
+        self.reads += 1
+        return {key: self.items[(audience_id, key)] for key in keys if (audience_id, key) in self.items}
 
-    def held_by_profiles(self, profiles: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        wanted = set(profiles)
-        held: dict[tuple[str, str], list[str]] = {}
-        for entry in self.by_key.values():
-            if entry.member and entry.profile_key is not None and (entry.audience_id, entry.profile_key) in wanted:
-                held.setdefault((entry.audience_id, entry.profile_key), []).append(entry.record)
-        return held
+    def write(self, audience_id: str, items: Sequence[LedgerItem]) -> None:
+        self.writes += 1
+        for item in items:
+            self.items[(audience_id, item.key)] = item
 
-    def record(self, entries: Sequence[LedgerEntry]) -> None:
-        for entry in entries:
-            self.by_key[entry.key] = entry
+    def members(self, audience_id: str) -> set[str]:
+        return members(item for (audience, _), item in self.items.items() if audience == audience_id)

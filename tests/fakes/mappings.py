@@ -1,4 +1,4 @@
-"""A fake of :class:`pinsync.sync.ports.MappingStore`: mappings, activations and the creation lease, in memory."""
+"""A fake of :class:`pinsync.sync.ports.MappingStore`: mappings, activations and the two leases, in memory."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pinsync.sync.planning import AudienceMapping, MappingState
+from pinsync.sync.ports import WriterHeld
 
 
 @dataclass
 class FakeMappings:
     mappings: dict[str, AudienceMapping] = field(default_factory=dict)
     leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    writers: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # audience → (owner, lease end)
+    settling: set[str] = field(default_factory=set)
 
     def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]:
         return {aid: m for aid, m in self.mappings.items() if aid in audience_ids}
@@ -40,3 +43,20 @@ class FakeMappings:
     def release_claim(self, audience_id: str, owner: str) -> None:
         if self.leases.get(audience_id, ("",))[0] == owner:
             del self.leases[audience_id]
+
+    # the writer lease: as in DynamoDB, an unexpired lease of another owner refuses
+
+    def acquire_writer(self, audience_id: str, owner: str, now: datetime, until: datetime) -> WriterHeld | None:
+        holder = self.writers.get(audience_id)
+        if holder is not None and holder[0] != owner and holder[1] >= now:
+            return WriterHeld(holder[1], audience_id in self.settling)
+        self.writers[audience_id] = (owner, until)
+        self.settling.discard(audience_id)
+        return None
+
+    def release_writer(self, audience_id: str, owner: str, until: datetime, *, settling: bool = False) -> None:
+        holder = self.writers.get(audience_id)
+        if holder is not None and holder[0] == owner:
+            self.writers[audience_id] = (owner, until)
+            if settling:
+                self.settling.add(audience_id)

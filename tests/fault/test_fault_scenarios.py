@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from local_stack.stack import LocalSettings
+from pinsync.sync.service import WAIT_FIRST_SECONDS
 from pinsync.tokens import TokenSecret
 from pinterest_emulator import Fault
 
@@ -221,7 +222,8 @@ def test_two_pollers_racing_to_create_lists_make_one_list_per_audience():
         verdicts = run.check(workload)  # includes: exactly one customer list per audience
         assert verdicts.dead == []
         assert len(run.stack.emulator.state.customer_lists()) == len(AUDIENCES)
-        assert run.failed_reasons()["creation_in_progress"] > 0  # the race did happen
+        # the race did happen: one invocation found the creation lease taken, or waited for the audience's writer
+        assert run.failed_reasons()["creation_in_progress"] > 0 or WAIT_FIRST_SECONDS in run.sleep.requested
 
 
 def test_duplicate_deliveries_cost_nothing_and_a_late_duplicate_is_stale():

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -24,6 +25,8 @@ from tests.builders import FakeContext
 
 REGION = "us-east-1"
 TABLE = "pinsync-state"
+# template.yaml's SyncQueue VisibilityTimeout: a failed message comes back this long after its delivery.
+VISIBILITY_TIMEOUT_SECONDS = 660
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +115,7 @@ class SyncFunction(Aws):
 
     emulator: EmulatorServer
     waits: list[float] = field(default_factory=list)
+    elapsed: timedelta = timedelta(0)  # time passed between invocations (see :meth:`elapse`)
     runtime: SyncRuntime = field(init=False)
     handler: Handler = field(init=False)
 
@@ -134,10 +138,20 @@ class SyncFunction(Aws):
 
     def configure(self, *, clients: SyncClients | None = None, **overrides: Any) -> SyncRuntime:
         """(Re)build the function with these settings (and clients), as a new cold start would."""
-        runtime = build_runtime(self.settings(**overrides), clients or SyncClients.create(), sleep=self.waits.append)
+        runtime = build_runtime(
+            self.settings(**overrides), clients or SyncClients.create(), sleep=self.waits.append, clock=self.clock
+        )
         self.runtime = runtime
         self.handler = instrumented()(runtime.handle)
         return runtime
+
+    def clock(self) -> datetime:
+        """The function's clock: real time, plus the waits it asked for and the time :meth:`elapse` let pass."""
+        return datetime.now(UTC) + self.elapsed + timedelta(seconds=sum(self.waits))
+
+    def elapse(self, seconds: float) -> None:
+        """Let time pass, as between a failed delivery and its redelivery (the queue's visibility timeout)."""
+        self.elapsed += timedelta(seconds=seconds)
 
     def invoke(self, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
         return self.handler(event, context or FakeContext())

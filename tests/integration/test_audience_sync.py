@@ -15,7 +15,7 @@ from pinterest_emulator import Fault
 
 from tests.builders import FakeContext, body, profile, sqs_event, sqs_record
 from tests.fakes.dynamodb import AtomicCalls
-from tests.integration.conftest import SyncFunction
+from tests.integration.conftest import VISIBILITY_TIMEOUT_SECONDS, SyncFunction
 
 GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
@@ -110,6 +110,7 @@ def test_partial_batch_failure_under_5xx_retries_only_the_affected_messages(sync
 
     # When SQS redelivers it after Pinterest recovers
     emulator.state.clear_faults()
+    sync_env.elapse(VISIBILITY_TIMEOUT_SECONDS)
     assert failures(sync_env.invoke(sqs_event(event["Records"][0]["body"]))) == []
     assert sha256_hex("one@example.com") in members_of(emulator, "pinsync test a")
 

@@ -7,7 +7,7 @@ from pinsync.sync.identities import sha256_hex
 from pinterest_emulator import Fault
 
 from tests.builders import body, profile, sqs_event
-from tests.integration.conftest import SyncFunction
+from tests.integration.conftest import VISIBILITY_TIMEOUT_SECONDS, SyncFunction
 from tests.integration.test_audience_sync import failures, members_of, pinterest_calls
 
 LIST = "pinsync test seg"
@@ -63,35 +63,53 @@ def test_exit_after_an_email_change_removes_the_old_email_too(sync_env: SyncFunc
     assert sync_env.dataflow_runs()[-1]["identities"]["removed"] == 3
 
 
+class Killed(BaseException):
+    """Lambda ending the invocation (timeout, out of memory): nothing after it runs, ``finally`` included."""
+
+
+@pytest.mark.parametrize("death", ["ledger_write_fails", "invocation_killed"])
 def test_a_crash_between_pinterest_and_the_ledger_write_ends_correct_after_redelivery(
-    sync_env: SyncFunction, emulator, waits, monkeypatch
+    sync_env: SyncFunction, emulator, waits, monkeypatch, death
 ):
     sync_env.invoke(sqs_event(person("realized", "2026-11-28T10:00:00Z", email="seed@example.com", ecid="ECID-0")))
     event = sqs_event(person("realized", "2026-11-28T10:00:00Z", email="crash@example.com", ecid="ECID-2"))
+
+    # Given an invocation that fails after Pinterest accepted the change but before the ledger write: DynamoDB
+    # failing (the audience's messages come back), or Lambda killing it (the writer lease is never released)
     ledger = sync_env.runtime.ledger
-
-    def crash(entries):
-        raise ConnectionError("the invocation died here")
-
-    # Given an invocation that dies after Pinterest accepted the change but before the ledger write
-    monkeypatch.setattr(ledger, "record", crash)
-    with pytest.raises(ConnectionError):
-        sync_env.invoke(event)
+    if death == "ledger_write_fails":
+        monkeypatch.setattr(
+            ledger, "write", _failing_after_the_send(ledger, ConnectionError("DynamoDB is unreachable"))
+        )
+        assert failures(sync_env.invoke(event)) == ["m1"]
+        assert sync_env.dataflow_runs()[-1]["identities"]["failed_by_reason"] == {"internal_error": 1}
+    else:
+        monkeypatch.setattr(ledger, "write", _failing_after_the_send(ledger, Killed()))
+        monkeypatch.setattr(sync_env.runtime.mappings, "release_writer", lambda *args, **kwargs: None)
+        with pytest.raises(Killed):
+            sync_env.invoke(event)
     assert sha256_hex("crash@example.com") in members_of(emulator, LIST)
     monkeypatch.undo()
-    # When SQS redelivers the message (the whole batch failed)
+    # When SQS redelivers the message after the visibility timeout
+    sync_env.elapse(VISIBILITY_TIMEOUT_SECONDS)
     assert failures(sync_env.invoke(event)) == []
     # Then the re-send was harmless and the ledger now knows, so an exit removes it
     assert sha256_hex("crash@example.com") in members_of(emulator, LIST)
-    assert (
-        failures(
-            sync_env.invoke(
-                sqs_event(person("exited", "2026-11-28T12:00:00Z", email="other@example.com", ecid="ECID-2"))
-            )
-        )
-        == []
-    )
+    exit_ = sqs_event(person("exited", "2026-11-28T12:00:00Z", email="other@example.com", ecid="ECID-2"))
+    assert failures(sync_env.invoke(exit_)) == []
     assert sha256_hex("crash@example.com") not in members_of(emulator, LIST)
+
+
+def _failing_after_the_send(ledger, error: BaseException):
+    """The ledger's write, failing once it records an accepted change (the owners written before a send go through)."""
+    write = ledger.write
+
+    def fail(audience_id, items):
+        if any(item.entries for item in items):
+            raise error
+        write(audience_id, items)
+
+    return fail
 
 
 def test_an_exit_processed_before_a_retried_older_add_wins(sync_env: SyncFunction, emulator, waits):
@@ -101,6 +119,7 @@ def test_an_exit_processed_before_a_retried_older_add_wins(sync_env: SyncFunctio
     emulator.state.inject_fault(Fault(kind="error", status=503, count=20, method="PATCH"))
     assert failures(sync_env.invoke(add)) != []
     emulator.state.clear_faults()
+    sync_env.elapse(VISIBILITY_TIMEOUT_SECONDS)
     # When the exit at 11:00 is processed first (the ledger has never seen the identifier: it is sent anyway)
     assert failures(sync_env.invoke(sqs_event(person("exited", "2026-11-28T11:00:00Z", email="late@example.com",
                                                  ecid="ECID-3")))) == []  # fmt: skip

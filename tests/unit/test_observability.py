@@ -62,6 +62,7 @@ def lines() -> Iterator[io.StringIO]:
 
 def test_no_setting_logs_the_event(monkeypatch: pytest.MonkeyPatch, lines: io.StringIO, capsys) -> None:
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")  # what an operator may set to debug
+
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"batchItemFailures": []}
 

@@ -3,7 +3,12 @@
 from datetime import timedelta
 
 from pinsync.core.deadline import Deadline
-from pinsync.core.errors import PinterestAnswerError, PinterestRejectedError, PinterestTransientError
+from pinsync.core.errors import (
+    PinterestAnswerError,
+    PinterestRateLimitedError,
+    PinterestRejectedError,
+    PinterestTransientError,
+)
 from pinsync.events import Destination, detail_of
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
 from pinsync.sync.membership import ActivationRule, extract_changes
@@ -12,6 +17,7 @@ from pinsync.sync.planning import AudienceMapping, MappingState
 from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
 
 from tests.builders import EPOCH, body, profile
+from tests.fakes.ledger import InMemoryLedger
 from tests.fakes.mappings import FakeMappings
 from tests.fakes.pinterest import FakePinterest
 
@@ -329,3 +335,116 @@ def test_a_one_record_list_creation_refused_is_retried_not_excluded():
     outcome, pinterest, mappings = run([body(profile({"seg": "realized"}, email="only@x.co"))], pinterest)
     assert outcome.excluded == {} and outcome.failed == {"rejected": 1}
     assert pinterest.lists == {} and mappings.leases == {}  # the lease is released for the retry
+
+
+# -- the writer lease: one invocation at a time decides and sends for an audience --------------------------------
+
+
+class Clock:
+    """A clock that moves only when the use case sleeps."""
+
+    def __init__(self) -> None:
+        self.now = EPOCH
+        self.slept: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def leased_run(messages, mappings, pinterest, clock, *, remaining=60.0, ledger=None, owner="inv-1"):
+    started = clock.now
+    sync = AudienceSync(
+        options(),
+        pinterest,
+        mappings,
+        clock=clock,
+        owner=owner,
+        deadline=Deadline(lambda: remaining - (clock.now - started).total_seconds()),
+        ledger=ledger,
+        sleep=clock.sleep,
+        settle=timedelta(seconds=20),
+    )
+    return sync.run([InboundMessage(f"m{i}", text, EPOCH) for i, text in enumerate(messages, start=1)])
+
+
+def test_an_audience_held_by_a_working_invocation_is_waited_for_with_backoff():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    clock = Clock()
+    mappings.acquire_writer("seg", "other", clock.now, clock.now + timedelta(seconds=1))  # it ends in 1 s
+    outcome = leased_run(
+        [body(profile({"seg": "realized"}, email="a@x.co"))], mappings, FakePinterest(lists={"77": set()}), clock
+    )
+    assert outcome.added == 1 and outcome.failed == {}
+    assert clock.slept[:3] == [0.05, 0.1, 0.2]  # polled with backoff until the other lease ended
+    assert mappings.writers["seg"] == ("inv-1", clock.now)  # released
+
+
+def test_an_audience_busy_for_longer_than_the_invocation_can_wait_fails_its_changes_only():
+    mappings = FakeMappings({"seg": ready("seg", "77"), "other": ready("other", "78")})
+    clock = Clock()
+    mappings.acquire_writer("seg", "holder", clock.now, clock.now + timedelta(minutes=5))
+    messages = [
+        body(profile({"seg": "realized"}, email="a@x.co")),
+        body(profile({"other": "realized"}, email="b@x.co")),
+    ]
+    pinterest = FakePinterest(lists={"77": set(), "78": set()})
+    outcome = leased_run(messages, mappings, pinterest, clock, remaining=30.0)
+    assert outcome.failed == {"audience_busy": 1} and outcome.added == 1
+    assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"]
+    assert pinterest.lists["77"] == set()
+
+
+def test_an_ambiguous_failure_holds_the_audience_for_the_settle_time_and_the_next_invocation_waits_it_out():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    clock = Clock()
+    pinterest = FakePinterest(lists={"77": set()}, failure=PinterestTransientError("timed out", status=None))
+    failed = leased_run([body(profile({"seg": "realized"}, email="a@x.co"))], mappings, pinterest, clock)
+    assert failed.failed == {"pinterest_unavailable": 1}
+    assert mappings.writers["seg"] == ("inv-1", clock.now + timedelta(seconds=20)) and "seg" in mappings.settling
+    # The next invocation sleeps until the settle ends (once: no polling), then syncs
+    pinterest.failure = None
+    outcome = leased_run(
+        [body(profile({"seg": "realized"}, email="b@x.co"))], mappings, pinterest, clock, owner="inv-2"
+    )
+    assert clock.slept == [20.05] and outcome.added == 1
+    # and one that cannot wait that long gives up at once, for a later delivery
+    clock.now += timedelta(seconds=1)
+    pinterest.failure = PinterestTransientError("timed out", status=None)
+    leased_run([body(profile({"seg": "realized"}, email="c@x.co"))], mappings, pinterest, clock, owner="inv-3")
+    pinterest.failure = None
+    late = leased_run(
+        [body(profile({"seg": "realized"}, email="d@x.co"))], mappings, pinterest, clock, remaining=15.0, owner="inv-4"
+    )
+    assert late.failed == {"audience_busy": 1} and clock.slept == [20.05]
+
+
+def test_a_429_is_no_ambiguous_failure_and_does_not_hold_the_audience():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    clock = Clock()
+    pinterest = FakePinterest(lists={"77": set()}, failure=PinterestRateLimitedError("slow down", status=429))
+    leased_run([body(profile({"seg": "realized"}, email="a@x.co"))], mappings, pinterest, clock)
+    assert mappings.writers["seg"] == ("inv-1", clock.now) and "seg" not in mappings.settling
+
+
+def test_a_defect_while_syncing_one_audience_fails_its_changes_and_releases_it():
+    class BrokenLedger(InMemoryLedger):
+        def read(self, audience_id, keys):
+            if audience_id == "seg":
+                raise KeyError("a defect")
+            return super().read(audience_id, keys)
+
+    mappings = FakeMappings({"seg": ready("seg", "77"), "other": ready("other", "78")})
+    clock = Clock()
+    messages = [
+        body(profile({"seg": "realized"}, email="a@x.co")),
+        body(profile({"other": "realized"}, email="b@x.co")),
+    ]
+    outcome = leased_run(
+        messages, mappings, FakePinterest(lists={"77": set(), "78": set()}), clock, ledger=BrokenLedger()
+    )
+    assert outcome.failed == {"internal_error": 1} and outcome.added == 1
+    assert mappings.writers["seg"] == ("inv-1", clock.now)

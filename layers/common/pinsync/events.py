@@ -74,6 +74,8 @@ class FailureReason(StrEnum):
     INVALID_GRANT = "invalid_grant"
     DEADLINE = "deadline"
     CREATION_IN_PROGRESS = "creation_in_progress"
+    AUDIENCE_BUSY = "audience_busy"
+    INTERNAL_ERROR = "internal_error"
 
 
 class RotationFailure(StrEnum):

@@ -1,43 +1,56 @@
 """The membership ledger in the DynamoDB state table.
 
-Items (table keys ``pk`` / ``sk``)::
+One item per (audience, key), the key being a profile key, a record, or both (``pinsync.sync.ledger.LedgerItem``)::
 
-    ledger entry   pk = "LEDGER#<audience id>#<first hex char of the record>", sk = "<record>"
-                   member (BOOL), qualified_at (ISO 8601), profile (hashed profile key, optional), updated_at,
-                   expires_at (epoch seconds, only while out: removed members expire by TTL)
-    profile link   pk = "PROFILE#<audience id>#<profile key>", sk = "<record>"  (present while the record is in)
+    pk = "LEDGER#<audience id>#<first hex char of the key>", sk = "<key>"
+    entries     B: per record, 41 bytes: its 32-byte digest, the event time (int64 microseconds since the epoch, big
+                endian) and flags (1 member, 2 uncertain); absent when none
+    links       B: the 32-byte digests of the records the profile ever added; absent when none
+    exited_at   ISO 8601, the profile's last exit
+    shared      BOOL, only when true
+    owners      B: the 32-byte digests of the profiles holding an entry for this record (its index)
+    updated_at  ISO 8601
+    expires_at  epoch seconds, DynamoDB TTL: set on an item with no entry in the audience and no owners (a profile
+                whose records are all out); such items expire after the retention
 
-Sixteen ledger partitions per audience keep a big initial sync off a single hot partition key while an audience's
-whole ledger stays readable with sixteen queries (for ``pinsync reconcile``). Reads and writes are batched:
-``BatchGetItem`` (100 keys) and ``BatchWriteItem`` (25 items), with unprocessed items retried.
+Sixteen partitions per audience keep a big initial sync off one hot partition key, while an audience's whole ledger
+stays readable with sixteen queries (``pinsync reconcile``). Reads are ``BatchGetItem`` (100 keys, consistent), writes
+``BatchWriteItem`` (25 puts), unprocessed items retried. A write puts the whole item: the sync use case writes what it
+read, updated, under the audience's writer lease (no other invocation writes the audience's items meanwhile).
+
+Items of the earlier layout (one per record: ``member``, ``qualified_at``, ``profile``) read as the record's own
+entry; the profile links of that layout (``PROFILE#`` items) are not read, so an exit processed after the upgrade
+removes the records its message carries and those linked since.
 """
 
 from __future__ import annotations
 
+import struct
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import batched
 from typing import Any
 
-from pinsync.sync.ledger import LedgerEntry, LedgerKey
+from pinsync.sync.ledger import Entry, LedgerItem, members
 
 SHARDS = "0123456789abcdef"
 _GET_LIMIT = 100
 _WRITE_LIMIT = 25
 _MAX_UNPROCESSED_ROUNDS = 8
+_DIGEST = 32
+_ENTRY_LAYOUT = struct.Struct(">32sqB")
+_ENTRY = _ENTRY_LAYOUT.size
+_MEMBER, _UNCERTAIN = 1, 2
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def ledger_key(audience_id: str, record: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"LEDGER#{audience_id}#{record[:1]}"}, "sk": {"S": record}}
-
-
-def profile_partition(audience_id: str, profile_key: str) -> str:
-    return f"PROFILE#{audience_id}#{profile_key}"
+def ledger_key(audience_id: str, key: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"LEDGER#{audience_id}#{key[:1]}"}, "sk": {"S": key}}
 
 
 class DynamoLedger:
-    """:class:`pinsync.sync.ledger.MembershipLedger` on DynamoDB (low-level client). Counts its calls for benchmarks."""
+    """:class:`pinsync.sync.ports.MembershipLedger` on DynamoDB (low-level client). Counts its calls for benchmarks."""
 
     def __init__(
         self,
@@ -55,22 +68,19 @@ class DynamoLedger:
         self._sleep = sleep
         self.calls = 0
 
-    def entries(self, keys: Iterable[LedgerKey]) -> dict[LedgerKey, LedgerEntry]:
+    def read(self, audience_id: str, keys: Collection[str]) -> dict[str, LedgerItem]:
         unique = sorted(set(keys))
-        found: dict[LedgerKey, LedgerEntry] = {}
-        for start in range(0, len(unique), _GET_LIMIT):
+        found: dict[str, LedgerItem] = {}
+        for chunk in batched(unique, _GET_LIMIT):
             request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [ledger_key(a, r) for a, r in unique[start : start + _GET_LIMIT]],
-                    "ConsistentRead": True,
-                }
+                self._table: {"Keys": [ledger_key(audience_id, key) for key in chunk], "ConsistentRead": True}
             }
             for rounds in range(_MAX_UNPROCESSED_ROUNDS):
                 self.calls += 1
                 response = self._client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self._table, []):
-                    entry = _entry(item)
-                    found[entry.key] = entry
+                    decoded = _decode(item)
+                    found[decoded.key] = decoded
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -79,46 +89,18 @@ class DynamoLedger:
                 raise RuntimeError("DynamoDB kept ledger reads unprocessed")
         return found
 
-    def held_by_profiles(self, profiles: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        held: dict[tuple[str, str], list[str]] = {}
-        for audience_id, profile_key in sorted(set(profiles)):
-            records = [item["sk"]["S"] for item in self._query(profile_partition(audience_id, profile_key))]
-            if records:
-                held[(audience_id, profile_key)] = records
-        return held
+    def write(self, audience_id: str, items: Sequence[LedgerItem]) -> None:
+        """Put the items, 25 per call, encoded as they are sent (a big batch never sits in memory twice)."""
+        now = self._clock()
+        stamp = now.isoformat()
+        expires = str(int((now + self._retention).timestamp()))
+        requests = ({"PutRequest": {"Item": _encode(audience_id, item, stamp, expires)}} for item in items)
+        for batch in batched(requests, _WRITE_LIMIT):
+            self._write(list(batch))
 
     def members(self, audience_id: str) -> set[str]:
         """Records the ledger holds as in the audience (16 queries; for reconcile, not the sync path)."""
-        return {
-            item["sk"]["S"]
-            for shard in SHARDS
-            for item in self._query(f"LEDGER#{audience_id}#{shard}")
-            if item.get("member", {}).get("BOOL")
-        }
-
-    def record(self, entries: Sequence[LedgerEntry]) -> None:
-        """Write entries 25 requests at a time, built as they are sent (a big batch never sits in memory twice)."""
-        for batch in batched(self._write_requests(entries), _WRITE_LIMIT):
-            self._write(list(batch))
-
-    def _write_requests(self, entries: Iterable[LedgerEntry]) -> Iterator[dict[str, Any]]:
-        now = self._clock()
-        expires = str(int((now + self._retention).timestamp()))
-        for entry in entries:
-            item: dict[str, Any] = {
-                **ledger_key(entry.audience_id, entry.record),
-                "member": {"BOOL": entry.member},
-                "qualified_at": {"S": entry.qualified_at.astimezone(UTC).isoformat()},
-                "updated_at": {"S": now.isoformat()},
-            }
-            if entry.profile_key:
-                item["profile"] = {"S": entry.profile_key}
-            if not entry.member:
-                item["expires_at"] = {"N": expires}
-            yield {"PutRequest": {"Item": item}}
-            if entry.profile_key:
-                link = {"pk": {"S": profile_partition(entry.audience_id, entry.profile_key)}, "sk": {"S": entry.record}}
-                yield {"PutRequest": {"Item": link}} if entry.member else {"DeleteRequest": {"Key": link}}
+        return members(_decode(item) for shard in SHARDS for item in self._query(f"LEDGER#{audience_id}#{shard}"))
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         request: dict[str, Any] = {self._table: batch}
@@ -146,13 +128,66 @@ class DynamoLedger:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _entry(item: dict[str, Any]) -> LedgerEntry:
-    audience_id = item["pk"]["S"].removeprefix("LEDGER#").rsplit("#", 1)[0]
-    profile = item.get("profile", {}).get("S")
-    return LedgerEntry(
-        audience_id=audience_id,
-        record=item["sk"]["S"],
-        member=bool(item.get("member", {}).get("BOOL")),
-        qualified_at=datetime.fromisoformat(item["qualified_at"]["S"]),
-        profile_key=profile,
+def _encode(audience_id: str, item: LedgerItem, stamp: str, expires: str) -> dict[str, Any]:
+    encoded: dict[str, Any] = {**ledger_key(audience_id, item.key), "updated_at": {"S": stamp}}
+    if item.entries:
+        encoded["entries"] = {"B": b"".join(_entry(record, entry) for record, entry in sorted(item.entries.items()))}
+    if item.links:
+        encoded["links"] = {"B": _digests(item.links)}
+    if item.exited_at is not None:
+        encoded["exited_at"] = {"S": _iso(item.exited_at)}
+    if item.shared:
+        encoded["shared"] = {"BOOL": True}
+    if item.owners:
+        encoded["owners"] = {"B": _digests(item.owners)}
+    if not item.owners and not any(entry.member for entry in item.entries.values()):
+        encoded["expires_at"] = {"N": expires}
+    return encoded
+
+
+def _decode(item: dict[str, Any]) -> LedgerItem:
+    key = item["sk"]["S"]
+    if "qualified_at" in item:  # the earlier layout: the record's own entry
+        entry = Entry(member=bool(item.get("member", {}).get("BOOL")), qualified_at=_time(item["qualified_at"]["S"]))
+        return LedgerItem(key, entries={key: entry})
+    packed = bytes(item.get("entries", {}).get("B", b""))
+    entries = {}
+    for start in range(0, len(packed), _ENTRY):
+        digest, micros, flags = _ENTRY_LAYOUT.unpack_from(packed, start)
+        entries[digest.hex()] = Entry(
+            member=bool(flags & _MEMBER),
+            qualified_at=_EPOCH + timedelta(microseconds=micros),
+            uncertain=bool(flags & _UNCERTAIN),
+        )
+    exited = item.get("exited_at", {}).get("S")
+    return LedgerItem(
+        key,
+        entries=entries,
+        links=_split(item.get("links", {}).get("B", b"")),
+        exited_at=_time(exited) if exited else None,
+        shared=bool(item.get("shared", {}).get("BOOL")),
+        owners=_split(item.get("owners", {}).get("B", b"")),
     )
+
+
+def _entry(record: str, entry: Entry) -> bytes:
+    micros = (entry.qualified_at - _EPOCH) // timedelta(microseconds=1)
+    flags = (_MEMBER if entry.member else 0) | (_UNCERTAIN if entry.uncertain else 0)
+    return _ENTRY_LAYOUT.pack(bytes.fromhex(record), micros, flags)
+
+
+def _digests(keys: frozenset[str]) -> bytes:
+    return b"".join(bytes.fromhex(key) for key in sorted(keys))
+
+
+def _split(packed: bytes) -> frozenset[str]:
+    packed = bytes(packed)
+    return frozenset(packed[start : start + _DIGEST].hex() for start in range(0, len(packed), _DIGEST))
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()

@@ -20,6 +20,12 @@ Activations (``pinsync audiences activate``) live in one item, read once per inv
 
 When that item exists it takes precedence over ``ACTIVATED_AUDIENCES`` (an empty set, stored as the absent
 attribute, then means "nothing is activated").
+
+The audience's writer lease (one invocation at a time decides and sends for an audience) is one more item::
+
+    pk = "AUDIENCE#<audience id>", sk = "WRITER"
+    lease_owner, lease_expires_at (epoch seconds), lease_settling (BOOL: the owner is done but holds the audience
+    while a request that failed ambiguously may still land), expires_at (TTL, a day after the lease)
 """
 
 from __future__ import annotations
@@ -32,14 +38,22 @@ from botocore.exceptions import ClientError
 
 from pinsync.core.errors import LinkRefusedError
 from pinsync.sync.planning import AudienceMapping, MappingState
+from pinsync.sync.ports import WriterHeld
 
 MAPPING_SK = "MAPPING"
+WRITER_SK = "WRITER"
+# A writer lease item expires (DynamoDB TTL) this long after its lease: long gone, it only costs space.
+WRITER_GARBAGE_AFTER = timedelta(days=1)
 ACTIVATIONS_KEY = {"pk": "ACTIVATIONS", "sk": "INDEX"}
 _BATCH_GET_LIMIT = 100
 
 
 def audience_key(audience_id: str) -> dict[str, str]:
     return {"pk": f"AUDIENCE#{audience_id}", "sk": MAPPING_SK}
+
+
+def writer_key(audience_id: str) -> dict[str, str]:
+    return {"pk": f"AUDIENCE#{audience_id}", "sk": WRITER_SK}
 
 
 class DynamoMappingStore:
@@ -122,6 +136,55 @@ class DynamoMappingStore:
                 UpdateExpression="REMOVE lease_owner, lease_expires_at",
                 ConditionExpression="lease_owner = :owner",
                 ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    # -- the audience's writer lease ---------------------------------------------------------------------------------
+
+    def acquire_writer(self, audience_id: str, owner: str, now: datetime, until: datetime) -> WriterHeld | None:
+        """Take the audience's writer lease until ``until`` unless another owner holds an unexpired one."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_typed(writer_key(audience_id)),
+                UpdateExpression=(
+                    "SET lease_owner = :owner, lease_expires_at = :until, expires_at = :gc REMOVE lease_settling"
+                ),
+                ConditionExpression="attribute_not_exists(lease_owner) OR lease_owner = :owner OR lease_expires_at < :now",
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": _epoch(until)},
+                    ":now": {"N": _epoch(now)},
+                    ":gc": {"N": _epoch(until + WRITER_GARBAGE_AFTER)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            held = error.response.get("Item", {})
+            return WriterHeld(
+                until=datetime.fromtimestamp(float(held.get("lease_expires_at", {}).get("N", "0")), UTC),
+                settling=bool(held.get("lease_settling", {}).get("BOOL")),
+            )
+        return None
+
+    def release_writer(self, audience_id: str, owner: str, until: datetime, *, settling: bool = False) -> None:
+        """Let the lease end at ``until``: now, or later (``settling``) to hold the audience while a request that
+        failed ambiguously may still land at Pinterest. Nothing happens if another owner took it over meanwhile."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_typed(writer_key(audience_id)),
+                UpdateExpression="SET lease_expires_at = :until, lease_settling = :settling",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": _epoch(until)},
+                    ":settling": {"BOOL": settling},
+                },
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -241,3 +304,7 @@ def _mapping(item: dict[str, Any]) -> AudienceMapping:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _epoch(moment: datetime) -> str:
+    return f"{moment.timestamp():.3f}"

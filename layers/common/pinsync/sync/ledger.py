@@ -1,132 +1,299 @@
-"""The membership ledger: what pinsync last applied for each (audience, identifier), and deciding against it.
+"""The membership ledger: what pinsync last decided for each identifier of an audience, kept per profile.
 
-Standard SQS queues and retries reorder deliveries, and peers show that removals only work when every identifier
-ever sent for a profile is removed. So, per (audience, hashed identifier), the ledger keeps the last applied state
-(in or out), its ``lastQualificationTime`` and the profile it came from, and the sync path:
+Standard SQS queues and retries reorder and repeat deliveries, several invocations run at once, and peers show that
+removals only work when every identifier ever sent for a profile is removed. The truth pinsync keeps Pinterest equal
+to is, per audience and identifier (a *record*, the hash sent to Pinterest), the latest event by
+``lastQualificationTime`` that concerns it, an exit of a profile concerning every record that profile ever added.
 
-- expands an exit to every identifier the ledger holds for that profile in that audience (:func:`expand_exits`);
-- drops a change older than what the ledger holds (``stale``), and an ADD for someone already in or a REMOVE for
-  someone already out (``unchanged``), so redeliveries and duplicates cost no Pinterest call
-  (:func:`against_ledger`). A REMOVE for someone the ledger does not know is sent: the ledger cannot prove they
-  are absent (an ADD may have reached Pinterest just before a crash that kept it from being recorded);
-- records what Pinterest accepted, only after it accepted it (:func:`entries_for`), and the newer time of an
-  unchanged change (:func:`newer_than_ledger`), so that an older change delivered later is recognised as stale.
+The ledger holds, per audience, one item per *profile* (its key: the hashed ECID, say) with an *entry* per record
+whose last change came through the profile: in or out, the event's time, and whether Pinterest may not hold it
+(``uncertain``: a request that failed ambiguously, a timeout or a 5xx that may hide an applied change). It also holds
+the records the profile ever added (its *links*, what its exits remove) and the time of its last exit. A record's state is its latest entry across the profiles that hold one for it; to find them,
+each record has an *index* item listing its *owners*, written before the first change a new owner sends for it. A
+change without a profile key belongs to the record's own single-record profile (the same item as its index).
 
-Only hashes are stored. Pure functions; the storage is the ``MembershipLedger`` port (``pinsync.sync.ports``),
-on DynamoDB in ``pinsync.adapters.dynamo_ledger``.
+Why per profile: an event of a profile (an add, a re-qualification, an exit removing ten identifiers) is one item
+write, not one per identifier; a record is written on its own only the first time a profile sends it. A profile that
+holds more than :data:`MAX_LINKS` records is a value many people share (a family's email used as a key): it is marked
+``shared``, its exits no longer expand, and its new records go to their single-record profiles.
+
+:func:`plan_changes` decides one audience's changes of one batch:
+
+1. an exit of a profile becomes a REMOVE, at the exit's time, of every record the profile holds (stored, or added in
+   the same batch); an ADD older than the profile's stored exit becomes a REMOVE at that exit's time (its message was
+   late: the exit covers it, even for a record the exit did not know) unless the record's state is as new as the exit
+   (then the ADD is stale, step 3);
+2. per record, the latest change wins (arrival order breaks ties): duplicates and superseded changes are folded;
+3. a change older than the record's state is ``stale``; one that would leave it as it is (an ADD for a record in, a
+   REMOVE for one out, the state not uncertain) is ``unchanged`` and only its newer time is recorded; everything else
+   is applied. A REMOVE for a record the ledger does not know is applied: absence cannot be proven.
+
+The sync use case runs this under the audience's writer lease (one invocation at a time decides and sends for an
+audience) and writes an entry only after Pinterest accepted its change (:class:`PendingWrites`). Only hashes are
+stored. Pure functions; the storage is the ``MembershipLedger`` port, on DynamoDB in
+``pinsync.adapters.dynamo_ledger``.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from pinsync.sync.membership import Change, Operation
+from pinsync.sync.membership import Change, Operation, coalesce
 
-LedgerKey = tuple[str, str]  # (audience id, record)
+# Records one profile may hold before its key is treated as shared by many people (see the module docstring). A
+# person has a handful of emails and devices; a key holding dozens is a shared value, not a person.
+MAX_LINKS = 32
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    audience_id: str
-    record: str
+class Entry:
+    """A profile's last decision for one record."""
+
     member: bool
     qualified_at: datetime
-    profile_key: str | None = None
-
-    @property
-    def key(self) -> LedgerKey:
-        return (self.audience_id, self.record)
+    uncertain: bool = False  # Pinterest may not hold this state: never skip a change as unchanged against it
 
 
-def exit_profiles(changes: Iterable[Change]) -> set[tuple[str, str]]:
-    """(audience, profile) pairs that exit in this batch: their held identifiers must go too."""
-    return {
-        (change.audience_id, change.profile_key)
-        for change in changes
-        if change.operation is Operation.REMOVE and change.profile_key is not None
-    }
+@dataclass(frozen=True, slots=True)
+class LedgerItem:
+    """What the ledger holds under one key of an audience: a profile (its entries), a record's index (its owners),
+    or both (a single-record profile, or a profile keyed by the hash of one of its own records)."""
+
+    key: str
+    entries: Mapping[str, Entry] = field(default_factory=dict)
+    links: frozenset[str] = frozenset()  # the records the profile ever added
+    exited_at: datetime | None = None
+    shared: bool = False
+    owners: frozenset[str] = frozenset()
 
 
-def expand_exits(changes: Sequence[Change], held: Mapping[tuple[str, str], Sequence[str]]) -> list[Change]:
-    """Add a REMOVE for every held identifier of an exiting profile, unless the batch already has a change for
-    that identifier at least as new as the exit.
+@dataclass
+class LedgerPlan:
+    """One audience's changes, decided."""
 
-    The added changes share the exit's time and messages, so coalescing and verdicts treat them as its own: an
-    older ADD of the same identifier in the batch (a late snapshot) is superseded, not left standing.
-    """
-    newest: dict[tuple[str, str], datetime] = {}
+    apply: list[Change] = field(default_factory=list)
+    stale: list[Change] = field(default_factory=list)
+    unchanged: list[Change] = field(default_factory=list)
+    folded: int = 0
+    # where each decided record's entry goes (its profile, or the record itself), and the entries recorded without a
+    # call (unchanged changes newer than the state)
+    homes: dict[str, str] = field(default_factory=dict)
+    refreshed: dict[str, Entry] = field(default_factory=dict)
+    exits: dict[str, datetime] = field(default_factory=dict)  # profile key → its newest exit time
+    links: dict[str, frozenset[str]] = field(default_factory=dict)  # profile key → its links, where they grew
+    newly_shared: set[str] = field(default_factory=set)
+
+
+def state_of(record: str, items: Mapping[str, LedgerItem]) -> Entry | None:
+    """A record's state: its latest entry across the profiles read (an uncertain entry wins a tie)."""
+    latest: Entry | None = None
+    for key in _holders(record, items):
+        entry = items[key].entries[record]
+        if latest is None or (entry.qualified_at, entry.uncertain) > (latest.qualified_at, latest.uncertain):
+            latest = entry
+    return latest
+
+
+def keys_to_read(changes: Iterable[Change], items: Mapping[str, LedgerItem]) -> set[str]:
+    """The keys still to read before :func:`plan_changes` can decide: the records and profiles the changes touch,
+    the records an exit will remove, and the owners of all those records. Call until it returns nothing: each read
+    can reveal more (an index names its owners, a profile its records)."""
+    wanted: set[str] = set()
+    records: set[str] = set()
     for change in changes:
-        key = (change.audience_id, change.record)
-        if key not in newest or change.qualified_at > newest[key]:
-            newest[key] = change.qualified_at
-    expanded = list(changes)
+        records.add(change.record)
+        if change.profile_key is not None:
+            wanted.add(change.profile_key)
+            if change.operation is Operation.REMOVE:
+                profile = items.get(change.profile_key)
+                if profile is not None and not profile.shared:
+                    records.update(profile.links)
+    wanted |= records
+    for record in records:
+        index = items.get(record)
+        if index is not None:
+            wanted |= index.owners
+    return {key for key in wanted if key not in items}
+
+
+def plan_changes(
+    changes: Sequence[Change], items: Mapping[str, LedgerItem], *, max_links: int = MAX_LINKS
+) -> LedgerPlan:
+    """Decide one audience's changes against the ledger (see the module docstring). ``items`` must hold what
+    :func:`keys_to_read` asked for (the keys the ledger does not know are simply absent)."""
+    plan = LedgerPlan()
+    newest: dict[str, datetime] = {}
+    by_profile: dict[str, list[Change]] = defaultdict(list)
+    expanded: list[Change] = []
     for change in changes:
-        if change.operation is not Operation.REMOVE or change.profile_key is None:
+        if newest.get(change.record, change.qualified_at) <= change.qualified_at:
+            newest[change.record] = change.qualified_at
+        if change.profile_key is not None:
+            by_profile[change.profile_key].append(change)
+            stored = items.get(change.profile_key)
+            if (
+                change.operation is Operation.ADD
+                and stored is not None
+                and not stored.shared
+                and stored.exited_at is not None
+                and change.qualified_at < stored.exited_at
+                and not _as_new_as(state_of(change.record, items), stored.exited_at)
+            ):  # 1. an ADD from before the profile's stored exit: that exit covers it
+                change = change._replace(operation=Operation.REMOVE, qualified_at=stored.exited_at)
+        expanded.append(change)
+    shared = {key for key, item in items.items() if item.shared}
+    for profile_key, own in by_profile.items():
+        stored = items.get(profile_key) or LedgerItem(profile_key)
+        exits = sorted((c for c in own if c.operation is Operation.REMOVE), key=lambda c: c.qualified_at)
+        if exits and (stored.exited_at is None or exits[-1].qualified_at > stored.exited_at):
+            plan.exits[profile_key] = exits[-1].qualified_at
+        if stored.shared:
             continue
-        for record in held.get((change.audience_id, change.profile_key), ()):
-            key = (change.audience_id, record)
-            if key in newest and newest[key] >= change.qualified_at:
-                continue
-            newest[key] = change.qualified_at
-            expanded.append(change._replace(record=record, sequence=len(expanded)))
-    return expanded
-
-
-@dataclass(frozen=True)
-class LedgerDecision:
-    apply: list[Change]
-    stale: list[Change]
-    unchanged: list[Change]
-
-
-def against_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, LedgerEntry]) -> LedgerDecision:
-    """Split coalesced changes into those to send, those older than the ledger, and those that change nothing
-    (the identifier is already in, or already out, as of an entry no newer than the change)."""
-    apply: list[Change] = []
-    stale: list[Change] = []
-    unchanged: list[Change] = []
-    for change in changes:
-        entry = entries.get((change.audience_id, change.record))
+        held = stored.links | {c.record for c in own if c.operation is Operation.ADD}
+        if len(held) > max_links:  # a shared value, not a person: no more expansion, new records on their own
+            shared.add(profile_key)
+            plan.newly_shared.add(profile_key)
+            continue
+        if held != stored.links:
+            plan.links[profile_key] = frozenset(held)
+        for exit_ in reversed(exits):  # 1. an exit removes every record the profile ever added; the latest first
+            for record in sorted(held):
+                if record in newest and newest[record] >= exit_.qualified_at:
+                    continue  # the batch already has a change for it at least as new
+                newest[record] = exit_.qualified_at
+                expanded.append(exit_._replace(record=record))
+    coalesced = coalesce(expanded)  # 2. the latest change per record
+    plan.folded = coalesced.folded
+    for change in coalesced.changes:  # 3. against the record's state
+        state = state_of(change.record, items)
+        plan.homes[change.record] = _home(change, items, shared)
         wants_in = change.operation is Operation.ADD
-        if entry is None:
-            apply.append(change)  # unknown: an ADD is new, a REMOVE is sent because absence cannot be proven
-        elif change.qualified_at < entry.qualified_at:
-            stale.append(change)
-        elif entry.member == wants_in:
-            unchanged.append(change)
+        if state is None:
+            plan.apply.append(change)
+        elif change.qualified_at < state.qualified_at:
+            plan.stale.append(change)
+        elif state.member == wants_in and not state.uncertain:
+            plan.unchanged.append(change)
+            if change.qualified_at > state.qualified_at:
+                plan.refreshed[change.record] = Entry(state.member, change.qualified_at)
         else:
-            apply.append(change)
-    return LedgerDecision(apply=apply, stale=stale, unchanged=unchanged)
-
-
-def newer_than_ledger(changes: Iterable[Change], entries: Mapping[LedgerKey, LedgerEntry]) -> list[Change]:
-    """The unchanged changes that are newer than their entry: recording their time (no Pinterest call needed)
-    makes an older change that SQS delivers later stale instead of applying it."""
-    return [
-        change
-        for change in changes
-        if (entry := entries.get((change.audience_id, change.record))) is not None
-        and change.qualified_at > entry.qualified_at
-    ]
-
-
-def entries_for(applied: Iterable[Change]) -> list[LedgerEntry]:
-    """The ledger entries that record changes Pinterest accepted."""
-    return [
-        LedgerEntry(
-            audience_id=change.audience_id,
-            record=change.record,
-            member=change.operation is Operation.ADD,
-            qualified_at=change.qualified_at,
-            profile_key=change.profile_key,
-        )
-        for change in applied
-    ]
+            plan.apply.append(change)
+    return plan
 
 
 def mirror(desired: Iterable[str], held: Iterable[str]) -> tuple[set[str], set[str]]:
     """Reconcile: (records to add, records to remove) to make the audience equal ``desired``."""
     wanted, current = set(desired), set(held)
     return wanted - current, current - wanted
+
+
+def members(items: Iterable[LedgerItem]) -> set[str]:
+    """The records in the audience according to all of its ledger items (``pinsync reconcile``)."""
+    latest: dict[str, Entry] = {}
+    for item in items:
+        for record, entry in item.entries.items():
+            known = latest.get(record)
+            if known is None or (entry.qualified_at, entry.uncertain) > (known.qualified_at, known.uncertain):
+                latest[record] = entry
+    return {record for record, entry in latest.items() if entry.member}
+
+
+def _holders(record: str, items: Mapping[str, LedgerItem]) -> list[str]:
+    """Keys of the read items holding an entry for ``record``: the owners its index names (every profile that may
+    hold one: owners are written before the entries), and the record's own single-record profile."""
+    index = items.get(record)
+    candidates = {record, *index.owners} if index is not None else {record}
+    return [key for key in candidates if key in items and record in items[key].entries]
+
+
+def _as_new_as(state: Entry | None, moment: datetime) -> bool:
+    return state is not None and state.qualified_at >= moment
+
+
+def _home(change: Change, items: Mapping[str, LedgerItem], shared: set[str]) -> str:
+    """Where the change's entry is recorded: its profile, unless it has none or a shared one holding no entry for it
+    (then the record's own single-record profile)."""
+    key = change.profile_key
+    if key is None:
+        return change.record
+    if key in shared:
+        profile = items.get(key)
+        return key if profile is not None and change.record in profile.entries else change.record
+    return key
+
+
+class PendingWrites:
+    """The ledger items one audience's sync still has to write. Each key is written whole, with everything decided
+    for it so far (a key can be a profile and an index at once)."""
+
+    def __init__(self, items: Mapping[str, LedgerItem] | None = None, plan: LedgerPlan | None = None) -> None:
+        self._items = dict(items or {})
+        self._plan = plan or LedgerPlan()
+        self._dirty: set[str] = set()
+        for record, entry in self._plan.refreshed.items():
+            self._set_entry(self._plan.homes[record], record, entry)
+        for profile_key, exited_at in self._plan.exits.items():
+            self._update(profile_key, exited_at=exited_at)
+        for profile_key, links in self._plan.links.items():
+            self._update(profile_key, links=links)
+        for profile_key in self._plan.newly_shared:
+            self._update(profile_key, shared=True, links=frozenset())
+
+    def owners(self, changes: Iterable[Change]) -> list[LedgerItem]:
+        """Index items to write *before* sending ``changes``: each record's index must name every profile that may
+        hold an entry for it, or a later change from another profile would not see that entry. An owner without an
+        entry (the send failed) costs nothing but a read."""
+        taken: dict[str, LedgerItem] = {}
+        for change in changes:
+            home = self._plan.homes.get(change.record, change.record)
+            index = self._items.get(change.record) or LedgerItem(change.record)
+            if home not in index.owners:
+                index = replace(index, owners=index.owners | {home})
+                self._items[change.record] = taken[change.record] = index
+        return list(taken.values())
+
+    def applied(self, changes: Iterable[Change]) -> list[LedgerItem]:
+        """The items to write now that Pinterest accepted ``changes``."""
+        keys = []
+        for change in changes:
+            home = self._plan.homes.get(change.record, change.record)
+            self._set_entry(home, change.record, Entry(change.operation is Operation.ADD, change.qualified_at))
+            keys.append(home)
+        return self._take(keys)
+
+    def uncertain(self, changes: Iterable[Change]) -> list[LedgerItem]:
+        """The items to write after a request carrying ``changes`` failed ambiguously (Pinterest may have applied it):
+        the record's state is kept but no longer trusted to skip a change. A record the ledger does not know needs
+        nothing: unknown already means every change is sent."""
+        keys = []
+        for change in changes:
+            state = state_of(change.record, self._items)
+            if state is not None and not state.uncertain:
+                home = self._plan.homes.get(change.record, change.record)
+                self._set_entry(home, change.record, replace(state, uncertain=True))
+                keys.append(home)
+        return self._take(keys)
+
+    def rest(self) -> list[LedgerItem]:
+        """Everything not written yet: newer times of unchanged records, links, exits, shared marks."""
+        return self._take(sorted(self._dirty))
+
+    def _set_entry(self, key: str, record: str, entry: Entry) -> None:
+        item = self._items.get(key) or LedgerItem(key)
+        self._items[key] = replace(item, entries={**item.entries, record: entry})
+        self._dirty.add(key)
+
+    def _update(self, key: str, **values: object) -> None:
+        self._items[key] = replace(self._items.get(key) or LedgerItem(key), **values)  # type: ignore[arg-type]
+        self._dirty.add(key)
+
+    def _take(self, keys: Iterable[str]) -> list[LedgerItem]:
+        taken: dict[str, LedgerItem] = {}
+        for key in keys:
+            if key in self._dirty:
+                self._dirty.discard(key)
+                taken[key] = self._items[key]
+        return list(taken.values())

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pinsync.sync.ledger import LedgerEntry, LedgerKey
+from pinsync.sync.ledger import LedgerItem
 from pinsync.sync.membership import Operation
 from pinsync.sync.planning import AudienceMapping
+
+
+@dataclass(frozen=True, slots=True)
+class WriterHeld:
+    """An audience's writer lease, held by another invocation until ``until``: still working, or ``settling`` (done,
+    but holding the audience while a request of its that failed ambiguously may still land at Pinterest)."""
+
+    until: datetime
+    settling: bool = False
 
 
 class PinterestAds(Protocol):
@@ -29,7 +39,8 @@ class PinterestAds(Protocol):
 
 
 class MappingStore(Protocol):
-    """Audience → customer list mappings, and the creation lease that keeps list creation single."""
+    """Audience → customer list mappings, the creation lease that keeps list creation single, and the writer lease
+    that lets one invocation at a time decide and send for an audience."""
 
     def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]: ...
 
@@ -43,14 +54,23 @@ class MappingStore(Protocol):
 
     def release_claim(self, audience_id: str, owner: str) -> None: ...
 
-
-class MembershipLedger(Protocol):
-    """Storage of ledger entries (DynamoDB in production)."""
-
-    def entries(self, keys: Iterable[LedgerKey]) -> dict[LedgerKey, LedgerEntry]: ...
-
-    def held_by_profiles(self, profiles: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        """(audience id, profile key) → records currently in the audience for that profile."""
+    def acquire_writer(self, audience_id: str, owner: str, now: datetime, until: datetime) -> WriterHeld | None:
+        """Take the audience's writer lease until ``until``, unless another owner holds an unexpired one (atomic):
+        None when taken, else that other owner's lease."""
         ...
 
-    def record(self, entries: Sequence[LedgerEntry]) -> None: ...
+    def release_writer(self, audience_id: str, owner: str, until: datetime, *, settling: bool = False) -> None:
+        """End this owner's writer lease at ``until``: now, or later (``settling``) to hold the audience a while."""
+        ...
+
+
+class MembershipLedger(Protocol):
+    """The membership ledger's items of one audience (DynamoDB in production)."""
+
+    def read(self, audience_id: str, keys: Collection[str]) -> dict[str, LedgerItem]:
+        """The items the ledger holds among ``keys`` (records and profile keys), read consistently."""
+        ...
+
+    def write(self, audience_id: str, items: Sequence[LedgerItem]) -> None:
+        """Put these items whole (the caller holds the audience's writer lease)."""
+        ...

@@ -89,6 +89,9 @@ class SyncRuntime:
             owner=str(getattr(context, "aws_request_id", "local")),
             deadline=deadline,
             ledger=self.ledger,
+            sleep=self.sleep,
+            # A request that timed out may still be processed at Pinterest: hold its audience twice that long.
+            settle=timedelta(seconds=2 * self.settings.pinterest_timeout_seconds),
         )
         outcome = sync.run(messages)
         record_metrics(outcome, self.metrics)

@@ -1,20 +1,25 @@
 """The audience sync use case: one batch of queue messages in, Pinterest in step, a verdict per message out.
 
-Follow one message: :func:`parse_body` → :func:`extract_changes` (identities normalised and hashed,
-exclusions counted) → :func:`expand_exits` (an exit takes every identifier the ledger holds for the profile)
-→ :func:`coalesce` across the whole batch → :func:`against_ledger` (stale and unchanged changes dropped) →
-:func:`plan` per customer list → customer lists created where needed (under a lease, so concurrent invocations
-never create two) → requests sent, a 400 split in halves until the bad record is isolated and excluded → the
-ledger written for what Pinterest accepted → :class:`RunOutcome`.
+Follow one message: :func:`parse_body` → :func:`extract_changes` (identities normalised and hashed, exclusions
+counted) → per audience, under the audience's writer lease (one invocation at a time decides and sends for an
+audience): the ledger read → :func:`plan_changes` (exits expanded to every record the profile ever added, the latest
+change per record, stale and unchanged changes set aside) → :func:`plan` per customer list → the list created where needed
+(under the creation lease, so that concurrent invocations never create two) → requests sent, a 400 split in halves
+until the bad record is isolated, the ledger written as each request is accepted (the records' owners before: see
+:mod:`pinsync.sync.ledger`; a request that failed ambiguously
+marks its records uncertain, and the lease is held a while so that it cannot land after a later one) →
+:class:`RunOutcome`.
 
-Everything here is pure: Pinterest, the mapping store and the clock come in through ports.
+Everything here is pure: Pinterest, the mapping store, the ledger, the clock and the sleep come in through ports.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import (
@@ -29,13 +34,7 @@ from pinsync.core.observability import logger
 from pinsync.events import ExclusionReason, FailureReason, RejectionReason, SkipReason, pinterest_exclusion
 from pinsync.sync.contract import ContractError, parse_body
 from pinsync.sync.identities import IdentityKind
-from pinsync.sync.ledger import (
-    against_ledger,
-    entries_for,
-    exit_profiles,
-    expand_exits,
-    newer_than_ledger,
-)
+from pinsync.sync.ledger import LedgerItem, PendingWrites, keys_to_read, plan_changes
 from pinsync.sync.membership import (
     ActivationRule,
     Change,
@@ -43,7 +42,6 @@ from pinsync.sync.membership import (
     Extraction,
     Operation,
     change_budget,
-    coalesce,
     extract_changes,
 )
 from pinsync.sync.outcome import RunOutcome
@@ -53,6 +51,17 @@ from pinsync.sync.ports import MappingStore, MembershipLedger, PinterestAds
 # A call needs at least this much time left to be worth starting.
 MIN_CALL_SECONDS = 2.0
 OUTAGE_AFTER_FAILURES = 2
+# The ledger is written as each request is accepted: a request starts only if its records' writes fit in the time
+# left too (25 items per BatchWriteItem call; a generous 50 ms per call).
+LEDGER_WRITE_SECONDS_PER_ITEM = 0.002
+# The writer lease lasts until the invocation's own deadline plus this margin: a holder that dies (timeout, crash)
+# frees the audience then, never earlier than it could still be writing.
+LEASE_MARGIN = timedelta(seconds=10)
+# Ledger reads per audience: the changes' records and profiles, then the owners of those records and the records
+# exits remove, then the owners of those.
+LEDGER_READ_ROUNDS = 3
+# Waiting for an audience another invocation holds: backoff bounds.
+WAIT_FIRST_SECONDS, WAIT_MAX_SECONDS = 0.05, 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,8 @@ class AudienceSync:
         owner: str,
         deadline: Deadline,
         ledger: MembershipLedger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        settle: timedelta = timedelta(seconds=20),
     ) -> None:
         self._options = options
         self._pinterest = pinterest
@@ -105,7 +116,9 @@ class AudienceSync:
         self._owner = owner
         self._deadline = deadline
         self._ledger = ledger
-        self._applied: list[Change] = []
+        self._sleep = sleep
+        self._settle = settle  # how long an audience stays held after a request to it failed ambiguously
+        self._audience: _AudienceRun | None = None  # the audience being synced, under its writer lease
         self._outage: PinterestError | None = None
         self._consecutive_failures = 0
         self._accepting: set[tuple[str, Operation]] = set()  # (customer list, operation) Pinterest accepted records for
@@ -116,44 +129,157 @@ class AudienceSync:
         extraction = self._extract(messages, outcome)
         for reason, count in extraction.excluded.items():
             outcome.excluded[reason] += count
-        changes = extraction.changes
-        if self._ledger is not None:
-            changes = expand_exits(changes, self._ledger.held_by_profiles(exit_profiles(changes)))
-        coalesced = coalesce(changes)
-        if coalesced.folded:
-            outcome.skipped[SkipReason.COALESCED] += coalesced.folded
-        candidates = coalesced.changes
-        refreshed: list[Change] = []  # unchanged, but newer than the ledger: their time is recorded
-        if self._ledger is not None and candidates:
-            entries = self._ledger.entries((c.audience_id, c.record) for c in candidates)
-            decision = against_ledger(candidates, entries)
-            outcome.exclude(decision.stale, ExclusionReason.STALE)
-            outcome.skip(decision.unchanged, SkipReason.UNCHANGED)
-            refreshed = newer_than_ledger(decision.unchanged, entries)
-            candidates = decision.apply
-        if candidates:
-            self._apply(candidates, outcome)
-        if self._ledger is not None and (self._applied or refreshed):
-            # Only after Pinterest accepted: a crash before this line means a re-send on redelivery.
-            self._ledger.record(entries_for([*self._applied, *refreshed]))
+        by_audience: dict[str, list[Change]] = {}
+        for change in extraction.changes:
+            by_audience.setdefault(change.audience_id, []).append(change)
+        if not by_audience:
+            return outcome
+        mappings = self._mappings.get_mappings(by_audience.keys())
+        held_elsewhere = []
+        for audience_id, changes in by_audience.items():  # first the audiences no other invocation holds
+            if not self._sync_audience(audience_id, changes, mappings.get(audience_id), outcome, wait=False):
+                held_elsewhere.append(audience_id)
+        for audience_id in held_elsewhere:  # then wait for the others, as long as the invocation's time allows
+            self._sync_audience(audience_id, by_audience[audience_id], mappings.get(audience_id), outcome, wait=True)
         return outcome
 
-    def _apply(self, candidates: list[Change], outcome: RunOutcome) -> None:
-        """Plan per customer list, create the lists that are missing, send."""
-        mappings = self._mappings.get_mappings({change.audience_id for change in candidates})
-        list_ids = {aid: m.customer_list_id for aid, m in mappings.items() if m.customer_list_id is not None}
+    # -- one audience, under its writer lease -------------------------------------------------------------------
+
+    def _sync_audience(
+        self,
+        audience_id: str,
+        changes: list[Change],
+        mapping: AudienceMapping | None,
+        outcome: RunOutcome,
+        *,
+        wait: bool,
+    ) -> bool:
+        """Sync one audience's changes under its writer lease; False when another invocation holds it and
+        ``wait`` is False (nothing was done then)."""
+        if not self._acquire(audience_id, wait=wait):
+            if not wait:
+                return False
+            outcome.fail(changes, FailureReason.AUDIENCE_BUSY)
+            return True
+        run = self._audience = _AudienceRun(audience_id)
+        try:
+            if mapping is None or not mapping.customer_list_id:  # read before the lease: the holder may have made one
+                mapping = self._mappings.get_mappings([audience_id]).get(audience_id)
+            self._decide_and_send(run, changes, mapping, outcome)
+        except Exception as error:  # a defect, or DynamoDB failing: this audience's messages come back, not the batch
+            logger.error(
+                "Syncing an audience failed; its messages will be retried",
+                extra={"audience_id": audience_id, "error": type(error).__name__},
+            )
+            outcome.fail(changes, FailureReason.INTERNAL_ERROR)
+        finally:
+            self._audience = None
+            self._release(run)
+        return True
+
+    def _decide_and_send(
+        self, run: _AudienceRun, changes: list[Change], mapping: AudienceMapping | None, outcome: RunOutcome
+    ) -> None:
+        items: dict[str, LedgerItem] = {}
+        if self._ledger is not None:
+            asked: set[str] = set()
+            for _ in range(LEDGER_READ_ROUNDS):  # records and profiles, then their owners and links, then theirs
+                wanted = keys_to_read(changes, items) - asked
+                if not wanted:
+                    break
+                asked |= wanted
+                items |= self._ledger.read(run.audience_id, wanted)
+        decided = plan_changes(changes, items)
+        if decided.folded:
+            outcome.skipped[SkipReason.COALESCED] += decided.folded
+        outcome.exclude(decided.stale, ExclusionReason.STALE)
+        outcome.skip(decided.unchanged, SkipReason.UNCHANGED)
+        run.writes = PendingWrites(items, decided)
+        refreshed = [change for change in decided.unchanged if change.record in decided.refreshed]
+        self._write(run.writes.owners([*decided.apply, *refreshed]))  # before anything is sent
+        if decided.apply:
+            self._apply(run.audience_id, decided.apply, mapping, outcome)
+        elif mapping is not None and mapping.state is MappingState.LIST_CREATED and mapping.customer_list_id:
+            self._ensure_audience(run.audience_id, mapping.customer_list_id, mapping)
+        self._write(run.writes.rest())  # newer times of unchanged records, and profile states not written yet
+
+    def _acquire(self, audience_id: str, *, wait: bool) -> bool:
+        """Take the audience's writer lease. While the holder works, poll with backoff; while it settles (it is done
+        but a request of its may still land at Pinterest), sleep until its lease ends, if that fits in the time left.
+        Otherwise give up: the changes fail and SQS brings them back after the visibility timeout."""
+        delay = WAIT_FIRST_SECONDS
+        while True:
+            now = self._clock()
+            until = now + timedelta(seconds=max(self._deadline.remaining_seconds(), 0.0)) + LEASE_MARGIN
+            held = self._mappings.acquire_writer(audience_id, self._owner, now, until)
+            if held is None:
+                return True
+            pause = max((held.until - now).total_seconds(), 0.0) + WAIT_FIRST_SECONDS if held.settling else delay
+            if not wait or not self._deadline.allows(MIN_CALL_SECONDS + pause):
+                return False
+            self._sleep(pause)
+            if not held.settling:
+                delay = min(delay * 2, WAIT_MAX_SECONDS)
+
+    def _release(self, run: _AudienceRun) -> None:
+        """Free the audience; after an ambiguous failure, hold it for the settle time instead: the request may still
+        land at Pinterest, and must not land after a later invocation's request for the same records."""
+        until = self._clock() + (self._settle if run.settle else timedelta(0))
+        try:
+            self._mappings.release_writer(run.audience_id, self._owner, until, settling=run.settle)
+        except Exception as error:  # the lease then ends at its expiry: later, never wrong
+            logger.warning(
+                "Could not release the audience's writer lease",
+                extra={"audience_id": run.audience_id, "error": type(error).__name__},
+            )
+
+    def _write(self, items: Sequence[LedgerItem]) -> None:
+        if self._ledger is not None and items and self._audience is not None:
+            self._ledger.write(self._audience.audience_id, items)
+
+    def _apply(
+        self, audience_id: str, candidates: list[Change], mapping: AudienceMapping | None, outcome: RunOutcome
+    ) -> None:
+        """Plan per customer list, create the list if it is missing, send."""
+        if mapping is not None and mapping.state is MappingState.CREATING and not mapping.customer_list_id:
+            found = self._find_list_of_a_failed_creation(audience_id, mapping, candidates, outcome)
+            if found is False:
+                return
+            mapping = found
+        list_ids = {audience_id: mapping.customer_list_id} if mapping and mapping.customer_list_id else {}
         work = plan(candidates, list_ids, self._options.max_records)
         outcome.skip(work.removes_without_list, SkipReason.NO_CUSTOMER_LIST)
-
+        if self._audience is not None:  # out they are, for sure: recorded, so that an older ADD arriving later is stale
+            self._write(self._audience.writes.applied(work.removes_without_list))
         requests = list(work.requests)
-        for audience_id, adds in work.to_create.items():
-            requests.extend(self._create_customer_list(audience_id, adds, mappings.get(audience_id), outcome))
-        for mapping in mappings.values():
-            if mapping.state is MappingState.LIST_CREATED and mapping.customer_list_id is not None:
-                self._ensure_audience(mapping.audience_id, mapping.customer_list_id, mapping)
+        for adds in work.to_create.values():
+            requests.extend(self._create_customer_list(audience_id, adds, mapping, outcome))
+        if mapping is not None and mapping.state is MappingState.LIST_CREATED and mapping.customer_list_id:
+            self._ensure_audience(audience_id, mapping.customer_list_id, mapping)
         for request in requests:
             self._send(request, outcome)
         self._judge_suspects(outcome)
+
+    def _find_list_of_a_failed_creation(
+        self, audience_id: str, mapping: AudienceMapping, changes: list[Change], outcome: RunOutcome
+    ) -> AudienceMapping | Literal[False]:
+        """A creation was tried and failed, perhaps only in its answer (a timeout, a lost answer): the list may exist.
+        Look for it by name before anything is decided for a missing list (a REMOVE skipped for a list that exists
+        would leave the person in it); adopt it when found. False when the search failed (the changes fail too)."""
+        if self._outage is not None or not self._deadline.allows(MIN_CALL_SECONDS):
+            outcome.fail(changes, self._outage.reason if self._outage is not None else FailureReason.DEADLINE)
+            return False
+        try:
+            customer_list_id = self._pinterest.find_customer_list(self._options.list_name(audience_id, mapping))
+        except PinterestError as error:
+            self._note_outage(error)
+            outcome.fail(changes, error.reason)
+            return False
+        if customer_list_id is None:
+            return mapping
+        self._mappings.record_customer_list(audience_id, customer_list_id, self._owner)
+        logger.info("Customer list of an earlier creation found", extra={"audience_id": audience_id})
+        return replace(mapping, state=MappingState.LIST_CREATED, customer_list_id=customer_list_id)
 
     def _extract(self, messages: Sequence[InboundMessage], outcome: RunOutcome) -> Extraction:
         """Each message's changes, or its rejection: nothing one message holds can fail another message."""
@@ -255,7 +381,7 @@ class AudienceSync:
         self._note_outage(error)
         if not keep_lease:
             self._mappings.release_claim(audience_id, self._owner)
-        outcome.fail(adds, error.reason)
+        self._failed(adds, error, outcome)
         logger.warning(
             "Customer list creation failed",
             extra={"audience_id": audience_id, "reason": error.reason, "lease_kept": keep_lease},
@@ -271,7 +397,7 @@ class AudienceSync:
         suspect: tuple[Change, PinterestRejectedError] | None = None
         size = min(self._options.max_records, len(pending))
         while pending:
-            if not self._deadline.allows(MIN_CALL_SECONDS):
+            if not self._deadline.allows(self._call_seconds(min(size, len(pending)))):
                 if suspect is not None:
                     pending.insert(0, suspect[0])
                 outcome.fail(pending, FailureReason.DEADLINE)
@@ -330,7 +456,7 @@ class AudienceSync:
         if self._outage is not None:
             outcome.fail(request.changes, self._outage.reason)
             return
-        if not self._deadline.allows(MIN_CALL_SECONDS):
+        if not self._deadline.allows(self._call_seconds(len(request.changes))):
             outcome.fail(request.changes, FailureReason.DEADLINE)
             return
         try:
@@ -343,7 +469,7 @@ class AudienceSync:
             return
         except PinterestError as error:
             self._note_outage(error)
-            outcome.fail(request.changes, error.reason)
+            self._failed(request.changes, error, outcome)
             return
         self._accepted(request)
         self._sent(request.changes, outcome)
@@ -361,7 +487,7 @@ class AudienceSync:
         accepted = (request.customer_list_id, request.operation) in self._accepting
         while parts:
             part = parts.pop()
-            if self._outage is not None or not self._deadline.allows(MIN_CALL_SECONDS):
+            if self._outage is not None or not self._deadline.allows(self._call_seconds(len(part.changes))):
                 outcome.fail(part.changes, self._outage.reason if self._outage is not None else FailureReason.DEADLINE)
                 continue
             try:
@@ -378,7 +504,7 @@ class AudienceSync:
                 continue
             except PinterestError as error:
                 self._note_outage(error)
-                outcome.fail(part.changes, error.reason)
+                self._failed(part.changes, error, outcome)
                 continue
             accepted = True
             self._accepted(part)
@@ -405,7 +531,22 @@ class AudienceSync:
 
     def _sent(self, changes: Sequence[Change], outcome: RunOutcome) -> None:
         outcome.sent(changes)
-        self._applied.extend(changes)
+        if self._audience is not None:  # the ledger, as it goes: only what Pinterest accepted
+            self._write(self._audience.writes.applied(changes))
+
+    def _failed(self, changes: Sequence[Change], error: PinterestError, outcome: RunOutcome) -> None:
+        """The changes failed (their messages come back). A timeout or a 5xx may hide a request Pinterest applied
+        all the same: their records are marked uncertain, so that no later change is skipped as unchanged against
+        a state Pinterest may not hold, and the audience is held for the settle time."""
+        outcome.fail(changes, error.reason)
+        if self._audience is not None and _ambiguous(error):
+            self._audience.settle = True
+            self._write(self._audience.writes.uncertain(changes))
+
+    @staticmethod
+    def _call_seconds(records: int) -> float:
+        """The time a request needs left: the call, and the ledger writes of its records once it is accepted."""
+        return MIN_CALL_SECONDS + records * LEDGER_WRITE_SECONDS_PER_ITEM
 
     def _note_outage(self, error: PinterestError) -> None:
         """Stop calling once Pinterest looks down: the rest of the batch is then retried by SQS.
@@ -419,3 +560,17 @@ class AudienceSync:
             self._consecutive_failures += 1
             if self._consecutive_failures >= OUTAGE_AFTER_FAILURES:
                 self._outage = error
+
+
+@dataclass
+class _AudienceRun:
+    """The audience being synced: its pending ledger writes, and whether a request to it failed ambiguously."""
+
+    audience_id: str
+    writes: PendingWrites = field(default_factory=PendingWrites)
+    settle: bool = False
+
+
+def _ambiguous(error: PinterestError) -> bool:
+    """A failure after which Pinterest may have applied the request (a 429 was refused before anything happened)."""
+    return isinstance(error, PinterestTransientError) and not isinstance(error, PinterestRateLimitedError)

@@ -1,0 +1,82 @@
+"""The state table adapters on moto: the writer lease and the ledger's item layout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from local_stack.stack import TABLE, create_state_table
+from moto import mock_aws
+from pinsync.adapters.dynamo_ledger import DynamoLedger, ledger_key
+from pinsync.adapters.dynamo_mappings import DynamoMappingStore
+from pinsync.sync.identities import sha256_hex
+from pinsync.sync.ledger import Entry, LedgerItem
+from pinsync.sync.ports import WriterHeld
+
+from tests.integration.conftest import fake_aws_environment
+
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    fake_aws_environment(monkeypatch)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_state_table(client)
+        yield client
+
+
+def test_the_writer_lease_admits_one_owner_until_it_ends_and_says_how_the_holder_holds_it(dynamodb):
+    store = DynamoMappingStore(dynamodb, TABLE)
+    assert store.acquire_writer("seg", "a", NOW, NOW + timedelta(seconds=70)) is None
+    assert store.acquire_writer("seg", "a", NOW, NOW + timedelta(seconds=70)) is None  # its own again: fine
+    assert store.acquire_writer("seg", "b", NOW, NOW + timedelta(seconds=70)) == WriterHeld(NOW + timedelta(seconds=70))
+    store.release_writer("seg", "a", NOW + timedelta(seconds=20), settling=True)
+    assert store.acquire_writer("seg", "b", NOW, NOW) == WriterHeld(NOW + timedelta(seconds=20), settling=True)
+    store.release_writer("seg", "b", NOW)  # not the holder: nothing happens
+    later = NOW + timedelta(seconds=21)
+    assert store.acquire_writer("seg", "b", later, later + timedelta(seconds=70)) is None
+    assert store.acquire_writer("other", "b", NOW, NOW) is None  # one lease per audience
+
+
+def test_ledger_items_round_trip_and_only_items_with_nobody_in_expire(dynamodb):
+    ledger = DynamoLedger(dynamodb, TABLE, clock=lambda: NOW, retention=timedelta(days=90))
+    email, gaid, profile = sha256_hex("a@x.co"), sha256_hex("gaid"), sha256_hex("ecid:1")
+    at = NOW - timedelta(microseconds=123_456)
+    items = [
+        LedgerItem(
+            profile,
+            entries={email: Entry(True, at), gaid: Entry(False, at, uncertain=True)},
+            links=frozenset({email, gaid}),
+            exited_at=at,
+        ),
+        LedgerItem(email, owners=frozenset({profile})),
+        LedgerItem(gaid, entries={gaid: Entry(False, at)}, shared=True),
+    ]
+    ledger.write("seg", items)
+    assert ledger.read("seg", [profile, email, gaid, sha256_hex("unknown")]) == {item.key: item for item in items}
+    stored = {
+        key: dynamodb.get_item(TableName=TABLE, Key=ledger_key("seg", key))["Item"] for key in (profile, email, gaid)
+    }
+    assert "expires_at" not in stored[profile] and "expires_at" not in stored[email]  # someone in; an index
+    assert int(stored[gaid]["expires_at"]["N"]) == int((NOW + timedelta(days=90)).timestamp())
+    assert ledger.members("seg") == {email}
+
+
+def test_ledger_items_of_the_earlier_layout_read_as_the_record_own_entry(dynamodb):
+    record = sha256_hex("old@x.co")
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            **ledger_key("seg", record),
+            "member": {"BOOL": True},
+            "qualified_at": {"S": "2026-11-01T10:00:00+00:00"},
+            "profile": {"S": sha256_hex("ecid:9")},
+        },
+    )
+    [item] = DynamoLedger(dynamodb, TABLE).read("seg", [record]).values()
+    assert item.entries == {record: Entry(True, datetime(2026, 11, 1, 10, 0, tzinfo=UTC))}
