@@ -15,7 +15,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from bench import api_efficiency, cold_start, end_to_end, ledger_cost, memory, scale, transform
+from bench import api_efficiency, cold_start, end_to_end, handler_cost, ledger_cost, memory, scale, transform
 
 OUT = Path(__file__).resolve().parents[1] / ".local" / "bench" / "results.json"
 
@@ -135,6 +135,25 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "n/a" if per_change is None else f"{per_change} WCU/change",
             )
         )
+    h = results["handler_cost"]
+    table.append(
+        (
+            "8 whole sync handler, CPU per identity (AWS SDK in)",
+            f"{h['us_per_identity']} us, {h['ratio_to_floor']}x the floor ({h['floor_us_per_identity']} us)",
+            "<= 10x",
+            _ok(h["ratio_to_floor"] <= 10),
+        )
+    )
+    million = h["per_million_applied_changes"]
+    table.append(
+        (
+            "8 per million applied changes",
+            f"{million['lambda_gb_seconds']:,} GB-s, {million['dynamodb_write_units']:,} WCU, "
+            f"{million['sqs_requests']:,} SQS requests: {million['usd_total']} USD",
+            "report",
+            "",
+        )
+    )
     return table
 
 
@@ -152,6 +171,7 @@ def main() -> int:
         ("cold_start", cold_start.run),
         ("memory", memory.run),
         ("ledger_cost", ledger_cost.run),
+        ("handler_cost", handler_cost.run),
     ]
     for name, function in steps:
         print(f"running {name} ...", file=sys.stderr, flush=True)

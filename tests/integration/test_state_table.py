@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ParamValidationError
+from botocore.stub import Stubber
 from local_stack.stack import TABLE, create_state_table
 from moto import mock_aws
 from pinsync.adapters.dynamo_ledger import DynamoLedger, ledger_key
@@ -15,6 +17,7 @@ from pinsync.adapters.dynamo_mappings import DynamoMappingStore
 from pinsync.sync.identities import sha256_hex
 from pinsync.sync.ledger import Entry, LedgerItem
 from pinsync.sync.ports import WriterHeld
+from pinsync.sync.runtime import SyncClients
 
 from tests.integration.conftest import fake_aws_environment
 
@@ -65,6 +68,22 @@ def test_ledger_items_round_trip_and_only_items_with_nobody_in_expire(dynamodb):
     assert "expires_at" not in stored[profile] and "expires_at" not in stored[email]  # someone in; an index
     assert int(stored[gaid]["expires_at"]["N"]) == int((NOW + timedelta(days=90)).timestamp())
     assert ledger.members("seg") == {email}
+
+
+def test_the_sync_function_skips_botocore_validation_and_its_ledger_requests_still_are_well_formed(dynamodb):
+    # Given the sync function's own DynamoDB client (validation off: the adapter builds every request itself)
+    clients = SyncClients.create(boto3.Session(region_name="us-east-1"))
+    with Stubber(clients.dynamodb) as stub:  # a request botocore's validation would refuse reaches the wire
+        stub.add_response("get_item", {})
+        clients.dynamodb.get_item(TableName=TABLE, Key={}, ConsistentRead="not a boolean")
+    with pytest.raises(ParamValidationError):  # while a default client refuses it
+        boto3.client("dynamodb", region_name="us-east-1").get_item(TableName=TABLE, Key={}, ConsistentRead="no")
+    ledger = DynamoLedger(clients.dynamodb, TABLE, clock=lambda: NOW, retention=timedelta(days=90))
+    # When a batch larger than one BatchWriteItem page goes through it
+    items = [LedgerItem(sha256_hex(f"p{n}"), entries={sha256_hex(f"p{n}"): Entry(True, NOW)}) for n in range(60)]
+    ledger.write("seg", items)
+    # Then moto, which validates the request server side, stored every item as sent
+    assert ledger.read("seg", [item.key for item in items]) == {item.key: item for item in items}
 
 
 def test_ledger_items_of_the_earlier_layout_read_as_the_record_own_entry(dynamodb):

@@ -4,14 +4,16 @@ One item per (audience, key), the key being a profile key, a record, or both (``
 
     pk = "LEDGER#<audience id>#<first hex char of the key>", sk = "<key>"
     entries     B: per record, 41 bytes: its 32-byte digest, the event time (int64 microseconds since the epoch, big
-                endian) and flags (1 member, 2 uncertain); absent when none
-    links       B: the 32-byte digests of the records the profile ever added; absent when none
+                endian) and flags: 1 member, 2 uncertain, 4 linked (the profile added it: its exits remove it),
+                8 link only (no state through this profile); absent when none
     exited_at   ISO 8601, the profile's last exit
     shared      BOOL, only when true
     owners      B: the 32-byte digests of the profiles holding an entry for this record (its index)
-    updated_at  ISO 8601
     expires_at  epoch seconds, DynamoDB TTL: set on an item with no entry in the audience and no owners (a profile
                 whose records are all out); such items expire after the retention
+
+Few attributes on purpose: botocore serialises every attribute value of every item, and that is most of the sync
+function's CPU (bench/handler_cost.py).
 
 Sixteen partitions per audience keep a big initial sync off one hot partition key, while an audience's whole ledger
 stays readable with sixteen queries (``pinsync reconcile``). Reads are ``BatchGetItem`` (100 keys, consistent), writes
@@ -41,7 +43,7 @@ _MAX_UNPROCESSED_ROUNDS = 8
 _DIGEST = 32
 _ENTRY_LAYOUT = struct.Struct(">32sqB")
 _ENTRY = _ENTRY_LAYOUT.size
-_MEMBER, _UNCERTAIN = 1, 2
+_MEMBER, _UNCERTAIN, _LINKED, _LINK_ONLY = 1, 2, 4, 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -91,10 +93,8 @@ class DynamoLedger:
 
     def write(self, audience_id: str, items: Sequence[LedgerItem]) -> None:
         """Put the items, 25 per call, encoded as they are sent (a big batch never sits in memory twice)."""
-        now = self._clock()
-        stamp = now.isoformat()
-        expires = str(int((now + self._retention).timestamp()))
-        requests = ({"PutRequest": {"Item": _encode(audience_id, item, stamp, expires)}} for item in items)
+        expires = str(int((self._clock() + self._retention).timestamp()))
+        requests = ({"PutRequest": {"Item": _encode(audience_id, item, expires)}} for item in items)
         for batch in batched(requests, _WRITE_LIMIT):
             self._write(list(batch))
 
@@ -128,19 +128,22 @@ class DynamoLedger:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _encode(audience_id: str, item: LedgerItem, stamp: str, expires: str) -> dict[str, Any]:
-    encoded: dict[str, Any] = {**ledger_key(audience_id, item.key), "updated_at": {"S": stamp}}
-    if item.entries:
-        encoded["entries"] = {"B": b"".join(_entry(record, entry) for record, entry in sorted(item.entries.items()))}
-    if item.links:
-        encoded["links"] = {"B": _digests(item.links)}
+def _encode(audience_id: str, item: LedgerItem, expires: str) -> dict[str, Any]:
+    encoded: dict[str, Any] = ledger_key(audience_id, item.key)
+    entries, links = item.entries, item.links
+    if entries or links:
+        encoded["entries"] = {
+            "B": b"".join(
+                _entry(record, entries.get(record), linked=record in links) for record in sorted({*entries, *links})
+            )
+        }
     if item.exited_at is not None:
         encoded["exited_at"] = {"S": _iso(item.exited_at)}
     if item.shared:
         encoded["shared"] = {"BOOL": True}
     if item.owners:
         encoded["owners"] = {"B": _digests(item.owners)}
-    if not item.owners and not any(entry.member for entry in item.entries.values()):
+    if not item.owners and not any(entry.member for entry in entries.values()):
         encoded["expires_at"] = {"N": expires}
     return encoded
 
@@ -152,27 +155,35 @@ def _decode(item: dict[str, Any]) -> LedgerItem:
         return LedgerItem(key, entries={key: entry})
     packed = bytes(item.get("entries", {}).get("B", b""))
     entries = {}
+    links = set()
     for start in range(0, len(packed), _ENTRY):
         digest, micros, flags = _ENTRY_LAYOUT.unpack_from(packed, start)
-        entries[digest.hex()] = Entry(
-            member=bool(flags & _MEMBER),
-            qualified_at=_EPOCH + timedelta(microseconds=micros),
-            uncertain=bool(flags & _UNCERTAIN),
-        )
+        record = digest.hex()
+        if flags & _LINKED:
+            links.add(record)
+        if not flags & _LINK_ONLY:
+            entries[record] = Entry(
+                member=bool(flags & _MEMBER),
+                qualified_at=_EPOCH + timedelta(microseconds=micros),
+                uncertain=bool(flags & _UNCERTAIN),
+            )
     exited = item.get("exited_at", {}).get("S")
     return LedgerItem(
         key,
         entries=entries,
-        links=_split(item.get("links", {}).get("B", b"")),
+        links=frozenset(links),
         exited_at=_time(exited) if exited else None,
         shared=bool(item.get("shared", {}).get("BOOL")),
         owners=_split(item.get("owners", {}).get("B", b"")),
     )
 
 
-def _entry(record: str, entry: Entry) -> bytes:
+def _entry(record: str, entry: Entry | None, *, linked: bool) -> bytes:
+    flags = _LINKED if linked else 0
+    if entry is None:
+        return _ENTRY_LAYOUT.pack(bytes.fromhex(record), 0, flags | _LINK_ONLY)
     micros = (entry.qualified_at - _EPOCH) // timedelta(microseconds=1)
-    flags = (_MEMBER if entry.member else 0) | (_UNCERTAIN if entry.uncertain else 0)
+    flags |= (_MEMBER if entry.member else 0) | (_UNCERTAIN if entry.uncertain else 0)
     return _ENTRY_LAYOUT.pack(bytes.fromhex(record), micros, flags)
 
 

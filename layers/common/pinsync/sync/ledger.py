@@ -227,11 +227,13 @@ def _home(change: Change, items: Mapping[str, LedgerItem], shared: set[str]) -> 
 
 class PendingWrites:
     """The ledger items one audience's sync still has to write. Each key is written whole, with everything decided
-    for it so far (a key can be a profile and an index at once)."""
+    for it so far (a key can be a profile and an index at once). Entries are collected in plain dicts and the items
+    built when taken: this runs once per applied change."""
 
     def __init__(self, items: Mapping[str, LedgerItem] | None = None, plan: LedgerPlan | None = None) -> None:
         self._items = dict(items or {})
         self._plan = plan or LedgerPlan()
+        self._entries: dict[str, dict[str, Entry]] = {}  # key → its entries, once one changed
         self._dirty: set[str] = set()
         for record, entry in self._plan.refreshed.items():
             self._set_entry(self._plan.homes[record], record, entry)
@@ -247,19 +249,23 @@ class PendingWrites:
         hold an entry for it, or a later change from another profile would not see that entry. An owner without an
         entry (the send failed) costs nothing but a read."""
         taken: dict[str, LedgerItem] = {}
+        homes = self._plan.homes
         for change in changes:
-            home = self._plan.homes.get(change.record, change.record)
-            index = self._items.get(change.record) or LedgerItem(change.record)
-            if home not in index.owners:
-                index = replace(index, owners=index.owners | {home})
-                self._items[change.record] = taken[change.record] = index
+            record = change.record
+            home = homes.get(record, record)
+            index = self._items.get(record)
+            if index is None or home not in index.owners:
+                self._update(record, owners=(index.owners if index is not None else frozenset()) | {home})
+                self._dirty.discard(record)
+                taken[record] = self._item(record)
         return list(taken.values())
 
     def applied(self, changes: Iterable[Change]) -> list[LedgerItem]:
         """The items to write now that Pinterest accepted ``changes``."""
+        homes = self._plan.homes
         keys = []
         for change in changes:
-            home = self._plan.homes.get(change.record, change.record)
+            home = homes.get(change.record, change.record)
             self._set_entry(home, change.record, Entry(change.operation is Operation.ADD, change.qualified_at))
             keys.append(home)
         return self._take(keys)
@@ -270,7 +276,9 @@ class PendingWrites:
         nothing: unknown already means every change is sent."""
         keys = []
         for change in changes:
-            state = state_of(change.record, self._items)
+            index = self._items.get(change.record)
+            candidates = {change.record, *(index.owners if index is not None else ())}
+            state = state_of(change.record, {key: self._item(key) for key in candidates if key in self._items})
             if state is not None and not state.uncertain:
                 home = self._plan.homes.get(change.record, change.record)
                 self._set_entry(home, change.record, replace(state, uncertain=True))
@@ -281,9 +289,21 @@ class PendingWrites:
         """Everything not written yet: newer times of unchanged records, links, exits, shared marks."""
         return self._take(sorted(self._dirty))
 
-    def _set_entry(self, key: str, record: str, entry: Entry) -> None:
+    def _item(self, key: str) -> LedgerItem:
         item = self._items.get(key) or LedgerItem(key)
-        self._items[key] = replace(item, entries={**item.entries, record: entry})
+        entries = self._entries.get(key)
+        if entries is None:
+            return item
+        return LedgerItem(key, dict(entries), item.links, item.exited_at, item.shared, item.owners)
+
+    def _set_entry(self, key: str, record: str, entry: Entry) -> None:
+        entries = self._entries.get(key)
+        if entries is None:
+            item = self._items.get(key)
+            entries = self._entries[key] = dict(item.entries) if item is not None else {}
+            if item is None:
+                self._items[key] = LedgerItem(key)
+        entries[record] = entry
         self._dirty.add(key)
 
     def _update(self, key: str, **values: object) -> None:
@@ -295,5 +315,5 @@ class PendingWrites:
         for key in keys:
             if key in self._dirty:
                 self._dirty.discard(key)
-                taken[key] = self._items[key]
+                taken[key] = self._item(key)
         return list(taken.values())
