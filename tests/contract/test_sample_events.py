@@ -87,3 +87,21 @@ def test_adobes_own_http_api_export_samples_parse_and_expand_as_documented():
         )
     assert extraction.changes == []  # neither carries an identity Pinterest could match
     assert extraction.excluded == {"invalid_identity": 8, "unmapped_namespace": 8}
+
+
+def test_adobes_sample_with_names_and_timestamps_activates_only_its_mapped_audience_under_mapped():
+    """Adobe's note on "Include Segment Names": names are included only for audiences mapped to the destination;
+    unmapped audiences of the export come without them. The sample has one of each."""
+    [named] = parse_body((EVENTS / "aep" / "http-api-export-with-names-and-timestamps.json").read_text())
+    named["identityMap"] = {"Email": [{"id": "john.doe@acme.com"}]}
+    extraction = Extraction()
+    extract_changes(
+        named,
+        message_id="m1",
+        fallback_time=EPOCH,
+        activation=ActivationRule.parse("mapped"),
+        namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
+        extraction=extraction,
+    )
+    assert [change.audience_id for change in extraction.changes] == ["5b998cb9-9488-4ec3-8d95-fa8338ced490"]
+    assert extraction.excluded == {"not_activated": 1}

@@ -48,7 +48,7 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "DestinationName": "pinsync",
     "DestinationDescription": "",
     "AdAccountId": None,
-    "ActivatedAudiences": "*",
+    "ActivatedAudiences": "none",
     "MaxRecordsPerRequest": 1000,
     "BatchSize": 100,
     "MaximumBatchingWindowInSeconds": 5,

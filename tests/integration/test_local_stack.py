@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from local_stack.demo import run_demo
@@ -11,6 +12,8 @@ from local_stack.stack import LocalSettings, local_stack
 from pinsync.sync.identities import sha256_hex
 
 from tests.builders import body, profile
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def test_a_malformed_message_reaches_the_dead_letter_queue_and_the_rest_goes_through():
@@ -28,6 +31,25 @@ def test_a_malformed_message_reaches_the_dead_letter_queue_and_the_rest_goes_thr
         assert stack.emulator.state.members(customer_list["id"]) == {sha256_hex("ok@example.com")}
         assert poller.stats.handler_errors == 0
         assert poller.stats.failed_messages == 2  # delivered twice, reported twice, then dead-lettered
+
+
+def test_an_unmapped_audience_of_an_aep_export_makes_no_list_when_only_mapped_audiences_are_activated():
+    # Given Adobe's own sample export with "Include Segment Names" and "Include Segment Timestamps" on: one audience
+    # mapped to the destination (name, mappingCreatedAt) and one unmapped that shares its merge policy
+    export = json.loads((EVENTS / "aep" / "http-api-export-with-names-and-timestamps.json").read_text())
+    export["identityMap"] = {"Email": [{"id": "john.doe@acme.com"}]}
+    with local_stack(LocalSettings(activated_audiences="mapped", max_receive_count=2)) as stack:
+        sqs = stack.client("sqs")
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(export))
+        # When the function drains the queue
+        poller = SqsPoller(sqs, stack.queue_url, stack.sync_handler())
+        poller.run_until_drained(timeout=30)
+        # Then only the mapped audience has a list, holding the profile; the unmapped one made nothing
+        [customer_list] = stack.emulator.state.customer_lists()
+        assert customer_list["name"] == "pinsync local 5b998cb9-9488-4ec3-8d95-fa8338ced490"
+        assert stack.emulator.state.members(customer_list["id"]) == {sha256_hex("john.doe@acme.com")}
+        assert len(stack.emulator.state.audiences()) == 1
+        assert (poller.stats.failed_messages, poller.stats.handler_errors) == (0, 0)
 
 
 def test_demo_prints_the_dataflow_summary_and_leaks_nothing(tmp_path: Path):

@@ -447,6 +447,7 @@ def sync_handler(rotation: Rotation, emulator: EmulatorServer) -> Handler:
         token_secret_id=rotation.secret_arn,
         state_table_name=TABLE,
         destination_name="pinsync test",
+        activated_audiences="*",
         token_cache_seconds=300,
     )
     return instrumented()(build_sync_runtime(settings, SyncClients.create(), sleep=rotation.waits.append).handle)

@@ -179,6 +179,7 @@ def handler() -> Iterator[Any]:
                 token_secret_id=arn,
                 state_table_name=TABLE,
                 destination_name="pinsync property",
+                activated_audiences="*",
             )
             runtime = build_runtime(settings, SyncClients.create(), sleep=lambda _seconds: None)
             yield instrumented()(runtime.handle)

@@ -2,6 +2,7 @@ import pytest
 from pinsync.core.errors import ConfigurationError
 from pinsync.core.settings import load_settings
 from pinsync.sync.identities import IdentityKind
+from pinsync.sync.membership import ActivationRule
 from pinsync.sync.settings import SyncSettings
 
 REQUIRED = {"AD_ACCOUNT_ID": "549755885175", "TOKEN_SECRET_ID": "arn:secret", "STATE_TABLE_NAME": "state"}
@@ -21,7 +22,8 @@ def test_defaults_and_parsed_views(environment):
     assert settings.pinterest_api_base_url == "https://api.pinterest.com/v5"
     assert settings.event_bus_name == "default"
     assert settings.max_records_per_request == 1000
-    assert settings.activation.everything
+    assert settings.activation == ActivationRule()  # nothing activated until the operator says so
+    assert not settings.activation.allows("any", {"status": "realized", "name": "Any", "mappingCreatedAt": 1})
     assert settings.namespaces["email_lc_sha256"] is IdentityKind.EMAIL_SHA256
 
 

@@ -108,6 +108,59 @@ def test_audiences_that_are_not_activated_are_excluded():
     assert result.excluded == {ExclusionReason.NOT_ACTIVATED: 2}
 
 
+@pytest.mark.parametrize(
+    ("spec", "everything", "ids", "mapped"),
+    [
+        ("none", False, set(), False),
+        (" none ", False, set(), False),
+        ("*", True, set(), False),
+        ("a,*", True, set(), False),
+        ("mapped", False, set(), True),
+        ("mapped, a ,none", False, {"a"}, True),
+        ("a,,b", False, {"a", "b"}, False),
+    ],
+)
+def test_activation_specs(spec, everything, ids, mapped):
+    rule = ActivationRule.parse(spec)
+    assert (rule.everything, rule.audience_ids, rule.mapped) == (everything, ids, mapped)
+
+
+@pytest.mark.parametrize(
+    ("marks", "allowed"),
+    [
+        ({"name": "Spring sale"}, True),
+        ({"mappingCreatedAt": 1649856570000}, True),
+        ({"mappingCreatedAt": 1649856570000, "name": "x"}, True),
+        ({}, False),  # an unmapped audience of the same export
+        ({"name": ""}, False),
+        ({"name": None, "mappingCreatedAt": None}, False),
+        ({"createdAt": 1648553325000, "updatedAt": 1648553330000}, False),  # the audience's own times, not a mapping
+        ({"mappingUpdatedAt": 1649856570000}, False),  # never sent without mappingCreatedAt
+    ],
+)
+def test_mapped_activates_only_entries_the_producer_marks_as_mapped(marks, allowed):
+    document = profile({"seg": "realized"}, email="a@b.co")
+    document["segmentMembership"]["ups"]["seg"].update(marks)
+    result = extract(document, "mapped")
+    assert bool(result.changes) is allowed
+    assert result.excluded == ({} if allowed else {ExclusionReason.NOT_ACTIVATED: 1})
+
+
+def test_nothing_is_activated_by_none_whatever_the_entry_says():
+    document = profile({"seg": "realized"}, email="a@b.co")
+    document["segmentMembership"]["ups"]["seg"].update({"name": "Spring sale", "mappingCreatedAt": 1})
+    result = extract(document, "none")
+    assert result.changes == [] and result.excluded == {ExclusionReason.NOT_ACTIVATED: 1}
+
+
+def test_an_operator_listed_audience_is_activated_beside_the_mapped_ones():
+    document = profile({"listed": "realized", "unmapped": "realized", "marked": "realized"}, email="a@b.co")
+    document["segmentMembership"]["ups"]["marked"]["name"] = "Marked"
+    result = extract(document, "mapped,listed")
+    assert {c.audience_id for c in result.changes} == {"listed", "marked"}
+    assert result.excluded == {ExclusionReason.NOT_ACTIVATED: 1}
+
+
 def test_an_audience_id_too_long_for_a_dynamodb_key_is_excluded_not_fatal():
     result = extract(profile({"a" * 257: "realized", "b" * 256: "realized"}, email="a@b.co"))
     assert [c.audience_id for c in result.changes] == ["b" * 256]

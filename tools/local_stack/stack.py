@@ -46,6 +46,7 @@ class LocalSettings:
 
     moto_port: int = 0
     emulator_port: int = 0
+    # Everything, unlike a deployed stack's `none`: locally nothing leaves the machine (the emulator is Pinterest).
     activated_audiences: str = "*"
     max_records_per_request: int = 1000
     # Short so that failed messages come back (and poison ones reach the DLQ) within seconds locally.

@@ -40,7 +40,7 @@ DATAFLOW_RUN_FAILED_KEY = "dataflow_run_failed"
 SKIPPED_RATE_KEY = "skipped_rate_exceeded"
 
 _EXCLUSION_ADVICE: dict[str, str] = {
-    ExclusionReason.NOT_ACTIVATED: "the audience is not in the ActivatedAudiences parameter: add it, or stop sending it to the queue",
+    ExclusionReason.NOT_ACTIVATED: "the audience is not activated (ActivatedAudiences, default none, or pinsync audiences activate): activate it, or stop sending it to the queue",
     ExclusionReason.INVALID_IDENTITY: "the CDP sends malformed identifiers: check the identity values its export maps",
     ExclusionReason.UNMAPPED_NAMESPACE: "profiles carry an identity namespace pinsync does not map: check the CDP's export mapping",
     ExclusionReason.UNKNOWN_STATUS: "profiles carry a segment status other than realized/existing/exited",

@@ -26,6 +26,10 @@ class Qualification(TypedDict):
 
     status: Annotated[str, Field(min_length=1)]
     lastQualificationTime: NotRequired[AwareDatetime | None]
+    # Marks of an audience mapped to the destination (AEP's "Include Segment Names" / "Include Segment Timestamps"):
+    # read by ``ActivatedAudiences=mapped`` only, any JSON value accepted (AEP sends a string and epoch milliseconds).
+    name: NotRequired[object]
+    mappingCreatedAt: NotRequired[object]
 
 
 class IdentityValue(TypedDict):

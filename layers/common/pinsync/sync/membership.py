@@ -73,29 +73,44 @@ STATUS_OPERATIONS: Mapping[str, Operation] = {
 }
 
 
+EVERYTHING, NOTHING, MAPPED = "*", "none", "mapped"
+# What a producer puts on an audience entry mapped to this destination. Adobe Experience Platform adds ``name``
+# ("Include Segment Names") and ``mappingCreatedAt``/``mappingUpdatedAt`` ("Include Segment Timestamps") to the
+# audiences mapped to the destination only; unmapped audiences that share a merge policy appear without them
+# (experienceleague.adobe.com, destinations/catalog/streaming/http-destination, "Exported data").
+MAPPING_MARKS = ("mappingCreatedAt", "name")
+
+
 @dataclass(frozen=True, slots=True)
 class ActivationRule:
-    """Which audiences are synced: all (``*``) or a fixed set."""
+    """Which audiences are synced: none (the default), all (``*``), the ones the producer marks as mapped to this
+    destination (``mapped``), and/or a fixed set of ids."""
 
-    everything: bool
+    everything: bool = False
     audience_ids: frozenset[str] = frozenset()
+    mapped: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> ActivationRule:
-        ids = frozenset(part.strip() for part in spec.split(",") if part.strip())
-        if "*" in ids:
+        """A comma-separated list of audience ids and the words ``*`` (everything), ``mapped`` and ``none`` (which
+        adds nothing: ``none`` alone activates nothing)."""
+        parts = frozenset(part.strip() for part in spec.split(",") if part.strip())
+        if EVERYTHING in parts:
             return cls(everything=True)
-        return cls(everything=False, audience_ids=ids)
+        return cls(audience_ids=parts - {NOTHING, MAPPED}, mapped=MAPPED in parts)
 
-    def allows(self, audience_id: str) -> bool:
-        return self.everything or audience_id in self.audience_ids
+    def allows(self, audience_id: str, entry: Mapping[str, object]) -> bool:
+        """Whether a change of ``audience_id`` may be synced; ``entry`` is the audience's entry in the profile."""
+        if self.everything or audience_id in self.audience_ids:
+            return True
+        return self.mapped and any(entry.get(mark) not in (None, "") for mark in MAPPING_MARKS)
 
     def in_force(self, recorded: frozenset[str] | None) -> ActivationRule:
         """The rule that applies: activations recorded in the state table (``pinsync audiences activate``) replace
         the configured rule once any was recorded (an empty set then activates nothing)."""
         if recorded is None:
             return self
-        return ActivationRule(everything=False, audience_ids=recorded)
+        return ActivationRule(audience_ids=recorded)
 
 
 class Change(NamedTuple):
@@ -190,7 +205,7 @@ def extract_changes(
             if operation is None:
                 excluded[ExclusionReason.UNKNOWN_STATUS] += identities
                 continue
-            if not activation.allows(audience_id):
+            if not activation.allows(audience_id, qualification):
                 excluded[ExclusionReason.NOT_ACTIVATED] += identities
                 continue
             try:

@@ -23,7 +23,7 @@ class SyncSettings(PinterestSettings):
 
     state_table_name: str = Field(min_length=1)
     event_bus_name: str = Field(default="default", min_length=1)
-    activated_audiences: str = Field(default="*", min_length=1)
+    activated_audiences: str = Field(default="none", min_length=1)
     max_records_per_request: int = Field(default=1000, ge=1, le=100_000)
     identity_namespaces: str = Field(default=DEFAULT_NAMESPACES)
     destination_name: str = Field(default="pinsync", min_length=1, max_length=100)
