@@ -60,6 +60,18 @@ def test_read_only_token_cannot_write(api: Api, server: EmulatorServer) -> None:
     assert response.json()["message"] == ("Your token does not have sufficient permissions to perform this operation.")
 
 
+def test_a_user_without_an_audience_role_reads_but_cannot_write(api: Api, server: EmulatorServer) -> None:
+    assert api.get(f"/ad_accounts/{AD_ACCOUNT}").json()["permissions"] == ["OWNER"]
+    server.state.configure(ad_account_permissions=["ANALYST"])
+    assert api.get(f"/ad_accounts/{AD_ACCOUNT}").json()["permissions"] == ["ANALYST"]
+    assert api.get(LISTS).status_code == 200
+    response = api.create_list("a@example.com")
+    assert response.status_code == 403
+    assert response.json() == {"code": 29, "message": "You are not permitted to access that resource."}
+    server.state.configure(ad_account_permissions=["ANALYST", "AUDIENCE_MANAGER"])
+    assert api.create_list("a@example.com").status_code == 200
+
+
 def test_write_only_token_cannot_read(api: Api, server: EmulatorServer) -> None:
     api.token = server.state.mint_tokens(scope="ads:write")["access_token"]
     assert api.create_list("a@example.com").status_code == 200

@@ -112,8 +112,10 @@ class FakeOAuth:
 class FakeAccount:
     failure: Exception | None = None
     checked: list[str] = field(default_factory=list)
+    answer: dict[str, object] = field(default_factory=lambda: {"id": "549755885175", "permissions": ["OWNER"]})
 
-    def check(self, access_token: str) -> None:
+    def check(self, access_token: str) -> dict[str, object]:
         self.checked.append(access_token)
         if self.failure is not None:
             raise self.failure
+        return self.answer

@@ -128,6 +128,7 @@ def test_browser_flow_writes_a_working_token_as_awscurrent(secret, emulator):
     assert stored.refresh_token_expires_at - datetime.now(UTC) > timedelta(days=59)
     assert reads_ad_account(emulator, stored)
     assert "is now AWSCURRENT" in out.getvalue()
+    assert "audience access       yes (OWNER)" in out.getvalue()
     assert [v for v in [*values(stored, seed), DEFAULT_CLIENT_SECRET] if v in out.getvalue()] == []
 
 
@@ -210,6 +211,34 @@ def test_a_token_that_cannot_read_the_ad_account_is_not_written(secret, emulator
 
     assert code == 3
     assert "cannot read ad account 123456789" in out.getvalue() and "Nothing was written" in out.getvalue()
+    assert current(arn) == seed
+
+
+def test_a_read_only_user_is_refused_at_connect_saying_which_access_is_missing(secret, emulator):
+    # Given a Pinterest user who can read the ad account but holds only the Analyst role on it
+    arn, seed = secret
+    emulator.state.configure(ad_account_permissions=["ANALYST"])
+    out = io.StringIO()
+
+    code = connect.run(connect_args(emulator, arn), open_browser=Browser(), out=out, err=out)
+
+    # Then connect refuses, naming the role held and the access needed, and writes nothing
+    printed = out.getvalue()
+    assert code == 3, printed
+    assert "cannot manage its customer lists and audiences" in printed
+    assert "has ANALYST on the ad account" in printed and "Admin or Audience access" in printed
+    assert "Nothing was written" in printed
+    assert current(arn) == seed
+
+
+def test_a_token_granted_without_ads_write_is_refused_at_connect(secret, emulator):
+    arn, seed = secret
+    out = io.StringIO()
+
+    code = connect.run(connect_args(emulator, arn, "--scope", "ads:read"), open_browser=Browser(), out=out, err=out)
+
+    assert code == 3
+    assert "without the ads:write scope" in out.getvalue()
     assert current(arn) == seed
 
 

@@ -298,7 +298,7 @@ def test_rotation_of_a_never_connected_secret_says_to_connect(rotation: Rotation
     assert token_calls(emulator) == 0
 
 
-@pytest.mark.parametrize("failure", ["5xx", "401", "unreadable-account"])
+@pytest.mark.parametrize("failure", ["5xx", "401", "unreadable-account", "read-only-user"])
 def test_test_step_failure_keeps_current_and_finish_never_happens(rotation: Rotation, emulator, monkeypatch, failure):
     token = rotation.start()
     rotation.step("createSecret", token)
@@ -311,8 +311,11 @@ def test_test_step_failure_keeps_current_and_finish_never_happens(rotation: Rota
         pending = rotation.at(AWSPENDING, token)
         emulator.state._tokens.access_tokens[pending.access_token.get_secret_value()].revoked = True
         expected = PendingTokenRejectedError
-    else:
+    elif failure == "unreadable-account":
         rotation.configure(ad_account_id="123456789")
+        expected = PendingTokenRejectedError
+    else:  # the user was lowered to Analyst on the ad account since it connected
+        emulator.state.configure(ad_account_permissions=["ANALYST"])
         expected = PendingTokenRejectedError
 
     with pytest.raises(expected):

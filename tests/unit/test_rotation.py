@@ -222,6 +222,24 @@ def test_test_step_failure_keeps_current_and_the_pending_value(failure, expected
     assert secrets.value_at(AWSCURRENT).access_token.get_secret_value() == "pina_new1"
 
 
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        ({"id": "549755885175", "permissions": ["ANALYST"]}, "has ANALYST on the ad account"),
+        ({"id": "549755885175", "permissions": ["FINANCE_VIEW", "CAMPAIGN_MANAGER"]}, "Admin or Audience access"),
+    ],
+)
+def test_a_new_token_whose_user_cannot_manage_audiences_fails_the_test_step(answer, named):
+    # Given a user whose role on the ad account was lowered to read-only since the last connect
+    use_case, secrets, _, _ = rotation(account=FakeAccount(answer=answer))
+    use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+    # When the new token is tested, it reads the account but the rotation refuses it, saying what is missing
+    with pytest.raises(PendingTokenRejectedError, match=named) as raised:
+        use_case.run(RotationStep.TEST, SECRET, TOKEN)
+    assert "cannot manage its audiences" in str(raised.value)
+    assert secrets.value_at(AWSCURRENT).access_token.get_secret_value() == "pina_old"
+
+
 def test_test_before_create_is_secrets_managers_configuration_test_and_is_skipped():
     # Only Secrets Manager's test of the rotation configuration (RotateImmediately false) runs testSecret on a
     # version createSecret never filled: nothing to check, and no failure to report.

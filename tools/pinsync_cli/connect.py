@@ -1,12 +1,12 @@
 """``pinsync connect``: (re)connect a deployment to Pinterest in one command.
 
 Runs Pinterest's authorization-code flow for an operator (or, with ``--refresh-token``, exchanges an existing
-refresh token), checks that the new token can read the configured ad account, and writes the token secret as the
-new AWSCURRENT. Nothing is written unless every check passed. No token is ever printed.
+refresh token), checks that the new token can read the configured ad account and that the connected user may manage
+its customer lists and audiences (``pinsync.access``), and writes the token secret as the new AWSCURRENT. Nothing is written unless every check passed. No token is ever printed.
 
 Targets the deployment like every command (``--stack-name``/``PINSYNC_STACK_NAME``, ``--region``, explicit flags,
 then the environment). Exit codes: 0 connected; 2 usage or configuration error; 3 Pinterest refused (invalid
-grant, state mismatch, cannot read the ad account, authorization not completed); 4 AWS error.
+grant, state mismatch, cannot read the ad account or manage its audiences, authorization not completed); 4 AWS error.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
+from pinsync.access import audience_access_problem, describe_audience_access
 from pinsync.adapters.pinterest_oauth import PinterestAccountCheck, PinterestOAuthClient
 from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
 from pinsync.core.deadline import Deadline
@@ -126,6 +127,7 @@ def run(
         return error.exit_code
     print(
         f"Connected: ad account {config.ad_account_id} ({account.get('name', '?')}) is readable with the new token.\n"
+        f"  audience access       {describe_audience_access(account)}\n"
         f"  access token expires  {_date(token.access_token_expires_at)} ({token.access_days_left(now):.0f} days)\n"
         f"  refresh token expires {_date(token.refresh_token_expires_at)} ({token.refresh_days_left(now):.0f} days)\n"
         f"  secret {secret_id}: version {version} is now AWSCURRENT",
@@ -263,13 +265,21 @@ def _verify(config: ConnectConfig, session: requests.Session, token: TokenSecret
         metrics=NO_METRICS,
     )
     try:
-        return check.read(token.access_token.get_secret_value())
+        account = check.read(token.access_token.get_secret_value())
     except PinterestError as error:
         raise CliError(
             f"the new token cannot read ad account {config.ad_account_id} ({error}); connect as a Pinterest user "
             "with access to it. Nothing was written.",
             EXIT_PINTEREST,
         ) from None
+    problem = audience_access_problem(account, token.scope)
+    if problem is not None:
+        raise CliError(
+            f"the new token reads ad account {config.ad_account_id} but cannot manage its customer lists and "
+            f"audiences: {problem}. Nothing was written.",
+            EXIT_PINTEREST,
+        )
+    return account
 
 
 def _write(store: SecretsManagerVersions, secret_id: str, token: TokenSecret, out: TextIO) -> str:

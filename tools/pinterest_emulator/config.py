@@ -23,8 +23,12 @@ TUNABLE_FIELDS = frozenset(
         "access_token_ttl",
         "refresh_token_ttl",
         "auth_code_ttl",
+        "ad_account_permissions",
     }
 )
+# Roles that may create and edit audiences (Pinterest help, "Add people to your ad account": Admin and Audience access;
+# the owner holds every right). A user with none of them reads the ad account but is refused every write.
+AUDIENCE_ROLES = frozenset({"OWNER", "ADMIN", "AUDIENCE_MANAGER"})
 
 
 @dataclass
@@ -47,6 +51,8 @@ class EmulatorConfig:
     max_records_per_request: int = 10_000
     min_matched: int = 100
     request_log_limit: int = 10_000
+    # The connected user's roles on every ad account (`permissions` of GET /ad_accounts/{id}; BusinessAccessRole).
+    ad_account_permissions: tuple[str, ...] = ("OWNER",)
 
     def replace(self, **changes: Any) -> EmulatorConfig:
         unknown = set(changes) - TUNABLE_FIELDS
@@ -66,6 +72,11 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.min_matched < 0:
             raise ValueError("min_matched must be >= 0")
+        if isinstance(self.ad_account_permissions, str) or not all(
+            isinstance(role, str) for role in self.ad_account_permissions
+        ):
+            raise ValueError("ad_account_permissions must be a list of role names")
+        self.ad_account_permissions = tuple(self.ad_account_permissions)
 
     def tunables(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in sorted(TUNABLE_FIELDS)}

@@ -9,6 +9,7 @@ CODE_INVALID_REQUEST = 1  # "Invalid request: ..." / "Invalid parameters."
 CODE_AUTHENTICATION_FAILED = 2  # 401 "Authentication failed."
 CODE_INSUFFICIENT_SCOPE = 3  # 401 "Your token does not have sufficient permissions..."
 CODE_RATE_LIMITED = 8  # 429
+CODE_NOT_PERMITTED = 29  # 403 "You are not permitted to access that resource."
 # /oauth/token for a bad code or refresh token. The spec lists no status for it; public reports show HTTP 401 with
 # {"code": 283, "message": "The authorization grant is invalid"} (pinterest/pinterest-python-sdk#114, fixed in #123).
 CODE_INVALID_GRANT = 283
@@ -53,6 +54,10 @@ def insufficient_scope() -> ApiError:
 
 def invalid_grant() -> ApiError:
     return ApiError(401, CODE_INVALID_GRANT, MSG_INVALID_GRANT)
+
+
+def not_permitted() -> ApiError:
+    return ApiError(403, CODE_NOT_PERMITTED, "You are not permitted to access that resource.")
 
 
 def not_found(what: str) -> ApiError:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import EmulatorConfig
-from .errors import invalid_request, not_found, rate_limited
+from .config import AUDIENCE_ROLES, EmulatorConfig
+from .errors import invalid_request, not_found, not_permitted, rate_limited
 from .faults import Fault, FaultInjector, FaultKind
 from .ratelimit import TokenBucket
 from .records import check_records, split_records
@@ -218,7 +218,10 @@ class EmulatorState:
 
     def check_bearer(self, token: str | None, required_scopes: frozenset[str]) -> AccessToken:
         with self._lock:
-            return self._tokens.check_bearer(token, required_scopes, self.now())
+            checked = self._tokens.check_bearer(token, required_scopes, self.now())
+            if "ads:write" in required_scopes and not AUDIENCE_ROLES & set(self.config.ad_account_permissions):
+                raise not_permitted()  # the scope is there, the user's role on the ad account is not enough
+            return checked
 
     # -- ad accounts ------------------------------------------------------------------------------------------
     def ad_account(self, ad_account_id: str) -> dict[str, Any]:
@@ -232,7 +235,7 @@ class EmulatorState:
                 "owner": {"id": "1000000000000001", "username": "pinsync_local"},
                 "country": "US",
                 "currency": "USD",
-                "permissions": ["OWNER"],
+                "permissions": list(self.config.ad_account_permissions),
                 "created_time": 1_700_000_000,
                 "updated_time": 1_700_000_000,
             }

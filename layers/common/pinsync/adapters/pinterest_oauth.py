@@ -114,8 +114,8 @@ class PinterestAccountCheck:
         self._timeout = timeout
         self._options = client_options
 
-    def check(self, access_token: str) -> None:
-        self.read(access_token)
+    def check(self, access_token: str) -> dict[str, Any]:
+        return self.read(access_token)
 
     def read(self, access_token: str) -> dict[str, Any]:
         client = PinterestClient(

@@ -141,7 +141,7 @@ class PendingNotStoredError(RotationError):
 
 
 class PendingTokenRejectedError(RotationError):
-    """testSecret: the new access token cannot read the ad account."""
+    """testSecret: the new access token cannot read the ad account, or cannot manage its audiences."""
 
     reason = RotationFailure.TEST_FAILED
 

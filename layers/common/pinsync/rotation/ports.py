@@ -3,6 +3,7 @@ Implemented in ``pinsync.adapters`` (``secretsmanager_versions``, ``pinterest_oa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from pinsync.rotation.model import SecretDescription, TokenGrant
@@ -32,6 +33,7 @@ class OAuthTokens(Protocol):
 
 
 class AccountCheck(Protocol):
-    """Can this access token read the configured ad account? Raises the ``pinsync.core.errors.Pinterest*Error`` family."""
+    """Can this access token read the configured ad account? Returns what Pinterest reports about it (the ``AdAccount``
+    object); raises the ``pinsync.core.errors.Pinterest*Error`` family."""
 
-    def check(self, access_token: str) -> None: ...
+    def check(self, access_token: str) -> Mapping[str, object]: ...

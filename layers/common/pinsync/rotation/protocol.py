@@ -7,7 +7,8 @@ Secrets Manager calls the rotation function four times per rotation, each time w
   revoked) and store the result as ``AWSPENDING`` at once. Replayed with the same token, it reuses the stored
   value and never calls Pinterest again.
 - ``setSecret``: nothing to push anywhere for OAuth.
-- ``testSecret``: prove the pending access token can read the ad account.
+- ``testSecret``: prove the pending access token can read the ad account and manage its audiences
+  (``pinsync.access``: the granted scopes and the user's roles on the ad account).
 - ``finishSecret``: move ``AWSCURRENT`` to the new version (the old one becomes ``AWSPREVIOUS``).
 
 Every step starts with the same guard (as in aws-samples' SecretsManagerRotationTemplate): rotation enabled, the
@@ -26,6 +27,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from pinsync.access import audience_access_problem
 from pinsync.core.errors import (
     InvalidGrantError,
     PinterestAnswerError,
@@ -150,7 +152,7 @@ class TokenRotationProtocol:
             return StepResult(RotationStep.TEST, changed=False)
         pending = _parse(value, "pending")
         try:
-            self._account.check(pending.access_token.get_secret_value())
+            account = self._account.check(pending.access_token.get_secret_value())
         except PinterestTransientError as error:
             raise PinterestUnavailableError(f"reading the ad account with the new token failed: {error}") from None
         except (PinterestAuthError, PinterestPermanentError, PinterestRejectedError) as error:
@@ -158,6 +160,12 @@ class TokenRotationProtocol:
                 f"the new access token cannot read the ad account ({error}); check that the connected Pinterest "
                 f"user has access to it, then {RECONNECT_HINT}"
             ) from None
+        problem = audience_access_problem(account, pending.scope)
+        if problem is not None:
+            raise PendingTokenRejectedError(
+                f"the new access token reads the ad account but cannot manage its audiences: {problem}; then "
+                f"{RECONNECT_HINT}"
+            )
         return StepResult(RotationStep.TEST, changed=True, pending=Expiry.of(pending))
 
     def _finish(self, secret_id: str, token: str, description: SecretDescription) -> StepResult:
