@@ -16,6 +16,13 @@ class FakeMappings:
     leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     writers: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # audience → (owner, lease end)
     settling: set[str] = field(default_factory=set)
+    listed: set[str] = field(default_factory=set)  # audiences with a list (the LISTED item)
+
+    def listed_audiences(self) -> frozenset[str]:
+        return frozenset(self.listed)
+
+    def note_listed(self, audience_ids: Collection[str]) -> None:
+        self.listed.update(audience_ids)
 
     def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]:
         return {aid: m for aid, m in self.mappings.items() if aid in audience_ids}
@@ -31,6 +38,7 @@ class FakeMappings:
         return True
 
     def record_customer_list(self, audience_id: str, customer_list_id: str, owner: str) -> None:
+        self.listed.add(audience_id)
         self.mappings[audience_id] = AudienceMapping(audience_id, MappingState.LIST_CREATED, customer_list_id)
         self.leases.pop(audience_id, None)
 

@@ -53,6 +53,7 @@ PARAMETER_SETTINGS = {
     "IdentityNamespaces": "identity_namespaces",
     "ProfileKeyNamespaces": "profile_key_namespaces",
     "LedgerRetentionDays": "ledger_retention_days",
+    "ConsentPolicy": "consent_policy",
 }
 REQUIRED = {"AD_ACCOUNT_ID": "1", "TOKEN_SECRET_ID": "secret", "STATE_TABLE_NAME": "table"}
 

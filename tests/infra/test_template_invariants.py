@@ -38,6 +38,7 @@ SYNC_FUNCTION_ENV_VARS = frozenset(
         "IDENTITY_NAMESPACES",
         "PROFILE_KEY_NAMESPACES",
         "LEDGER_RETENTION_DAYS",
+        "CONSENT_POLICY",
     }
 )
 # Set for every function through Globals.
@@ -56,6 +57,7 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "IdentityNamespaces": "Email=email,Email_LC_SHA256=email_sha256,GAID=gaid,IDFA=idfa",
     "ProfileKeyNamespaces": "ECID,Email,Email_LC_SHA256,GAID,IDFA",
     "LedgerRetentionDays": 90,
+    "ConsentPolicy": "OptOut",
     "MaxReceiveCount": 5,
     "PinterestApiBaseUrl": "https://api.pinterest.com/v5",
     "EventBusName": "default",

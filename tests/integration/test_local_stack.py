@@ -52,6 +52,48 @@ def test_an_unmapped_audience_of_an_aep_export_makes_no_list_when_only_mapped_au
         assert (poller.stats.failed_messages, poller.stats.handler_errors) == (0, 0)
 
 
+def test_consent_withdrawn_after_an_add_removes_every_identifier_of_the_profile_from_every_list():
+    gaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
+    person = profile(
+        {"spring": "realized", "loyal": "realized"},
+        email="jane@example.com",
+        gaid=gaid,
+        extra_identities={"ECID": ["14575006536349286404619648085736425115"]},
+        at="2026-11-28T10:00:00Z",
+    )
+    with local_stack(LocalSettings(max_receive_count=2)) as stack:
+        sqs = stack.client("sqs")
+        poller = SqsPoller(sqs, stack.queue_url, stack.sync_handler())
+
+        def send(document: dict[str, object]) -> None:
+            sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(document))
+            poller.run_until_drained(timeout=30)
+
+        def members() -> dict[str, set[str]]:
+            state = stack.emulator.state
+            return {item["name"]: state.members(item["id"]) for item in state.customer_lists()}
+
+        # Given a profile added to two audiences with its email and GAID, and another person in one of them
+        send(person)
+        send(profile({"spring": "realized"}, email="john@example.com", extra_identities={"ECID": ["2"]}))
+        assert members()["pinsync local loyal"] == {sha256_hex("jane@example.com"), sha256_hex(gaid)}
+        # When the CDP exports the profile again, with its email only, one audience, and consent to share withdrawn
+        withdrawn = profile(
+            {"spring": "realized"},
+            email="jane@example.com",
+            extra_identities={"ECID": ["14575006536349286404619648085736425115"]},
+            at="2026-11-28T11:00:00Z",
+        )
+        withdrawn["consents"] = {"share": {"val": "n"}, "marketing": {"any": {"val": "y"}}}
+        send(withdrawn)
+        # Then every identifier of the profile left every list; the other person stays
+        assert members() == {"pinsync local spring": {sha256_hex("john@example.com")}, "pinsync local loyal": set()}
+        # And the first export, redelivered late, does not bring the person back
+        send(person)
+        assert members() == {"pinsync local spring": {sha256_hex("john@example.com")}, "pinsync local loyal": set()}
+        assert (poller.stats.failed_messages, poller.stats.handler_errors) == (0, 0)
+
+
 def test_demo_prints_the_dataflow_summary_and_leaks_nothing(tmp_path: Path):
     out = io.StringIO()
     log_path = tmp_path / "demo.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,23 @@ from tests.integration.conftest import fake_aws_environment
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
+class CountingCalls:
+    """The client, counting calls by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def counted(**kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return method(**kwargs)
+
+        return counted
+
+
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     fake_aws_environment(monkeypatch)
@@ -44,6 +62,22 @@ def test_the_writer_lease_admits_one_owner_until_it_ends_and_says_how_the_holder
     later = NOW + timedelta(seconds=21)
     assert store.acquire_writer("seg", "b", later, later + timedelta(seconds=70)) is None
     assert store.acquire_writer("other", "b", NOW, NOW) is None  # one lease per audience
+
+
+def test_audiences_with_a_list_are_listed_once_recorded_linked_or_met(dynamodb):
+    counting = CountingCalls(dynamodb)
+    store = DynamoMappingStore(counting, TABLE)
+    assert store.listed_audiences() == frozenset()
+    store.claim_creation("made", "a", NOW, timedelta(minutes=5))
+    store.record_customer_list("made", "77", "a")
+    store.link("linked", "78")
+    store.note_listed(["met", "made"])
+    assert store.listed_audiences() == {"made", "linked", "met"}
+    calls = counting.calls["update_item"]
+    store.note_listed(["met", "made", "linked"])  # known to this instance: no call
+    assert counting.calls["update_item"] == calls
+    assert DynamoMappingStore(dynamodb, TABLE).listed_audiences() == {"made", "linked", "met"}  # another container
+    assert store.activations() is None  # the index is not an activation
 
 
 def test_ledger_items_round_trip_and_only_items_with_nobody_in_expire(dynamodb):

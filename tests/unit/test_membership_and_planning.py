@@ -1,7 +1,8 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pinsync.events import ExclusionReason
+from pinsync.sync.consent import ConsentPolicy
 from pinsync.sync.contract import parse_body
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map, sha256_hex
 from pinsync.sync.membership import (
@@ -26,7 +27,7 @@ def change(audience="a", record="r1", op=Operation.ADD, minutes=0, sequence=0, m
     return Change(audience, record, op, EPOCH + timedelta(minutes=minutes), sequence, frozenset({message}))
 
 
-def extract(document, activation="*", profile_namespaces=(), sent_at=EPOCH, budget=None):
+def extract(document, activation="*", profile_namespaces=(), sent_at=EPOCH, budget=None, consent=ConsentPolicy.OPT_OUT):
     extraction = Extraction()
     for parsed in parse_body(body(document)):
         extract_changes(
@@ -38,6 +39,7 @@ def extract(document, activation="*", profile_namespaces=(), sent_at=EPOCH, budg
             extraction=extraction,
             profile_namespaces=profile_namespaces,
             budget=budget,
+            consent_policy=consent,
         )
     return extraction
 
@@ -288,3 +290,62 @@ def test_request_halves_split_evenly():
     left, right = request.halves()
     assert (len(left.changes), len(right.changes)) == (2, 3)
     assert left.records + right.records == request.records
+
+
+def test_a_profile_that_denies_sharing_adds_nothing_and_is_kept_for_removal_everywhere():
+    document = profile(
+        {"a": "realized", "b": "exited"},
+        email="a@b.co",
+        gaid="38400000-8cf0-11bd-b23e-10b96e40000d",
+        extra_identities={"ECID": ["123"]},
+        times={"a": "2026-11-28T10:00:05Z", "b": "2026-11-28T09:00:00Z"},
+    )
+    document["consents"] = {"share": {"val": "n"}}
+    result = extract(document, "a", PROFILE_NAMESPACES, sent_at=EPOCH)
+    assert result.changes == []
+    # every entry counts its identities as consent_denied, activated or not
+    assert result.excluded == {ExclusionReason.CONSENT_DENIED: 6}
+    [denied] = result.denied
+    assert set(denied.records) == {sha256_hex("a@b.co"), sha256_hex("38400000-8cf0-11bd-b23e-10b96e40000d")}
+    assert denied.profile_key == sha256_hex("ecid:123")
+    assert denied.at == max(EPOCH, datetime(2026, 11, 28, 10, 0, 5, tzinfo=UTC))  # never older than an add of it
+    assert denied.message_ids == {"m1"}
+
+
+def test_a_denial_time_ignores_entries_too_far_ahead_or_overflowing():
+    document = profile({"a": "realized", "b": "realized"}, email="a@b.co", times={"a": "2099-01-01T00:00:00Z"})
+    document["segmentMembership"]["ups"]["b"]["lastQualificationTime"] = "0001-01-01T00:00:00+01:00"
+    document["consents"] = {"share": {"val": "dn"}}
+    [denied] = extract(document, sent_at=EPOCH).denied
+    assert denied.at == EPOCH
+
+
+def test_removals_of_denied_profiles_cover_every_listed_audience_as_exits():
+    document = profile({"a": "realized"}, email="a@b.co", extra_identities={"ECID": ["1"]})
+    document["consents"] = {"share": {"val": "n"}}
+    result = extract(document, profile_namespaces=PROFILE_NAMESPACES)
+    result.removals_of_denied({"x", "a", "y"})
+    assert [(c.audience_id, c.operation) for c in result.changes] == [
+        ("a", Operation.REMOVE),
+        ("x", Operation.REMOVE),
+        ("y", Operation.REMOVE),
+    ]
+    assert {c.profile_key for c in result.changes} == {sha256_hex("ecid:1")}
+    assert [c.sequence for c in result.changes] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("value", "policy", "denied"),
+    [("y", ConsentPolicy.OPT_IN, False), ("u", ConsentPolicy.OPT_IN, True), ("n", ConsentPolicy.IGNORE, False)],
+)
+def test_the_policy_decides(value, policy, denied):
+    document = profile({"a": "realized"}, email="a@b.co")
+    document["consents"] = {"share": {"val": value}}
+    result = extract(document, consent=policy)
+    assert bool(result.denied) is denied and bool(result.changes) is not denied
+
+
+def test_without_consent_fields_a_profile_behaves_as_before_unless_consent_is_required():
+    document = profile({"a": "realized"}, email="a@b.co")
+    assert len(extract(document).changes) == 1
+    assert extract(document, consent=ConsentPolicy.OPT_IN).excluded == {ExclusionReason.CONSENT_DENIED: 1}

@@ -1,5 +1,6 @@
 """The sync use case over in-memory ports: verdicts, counts, creation, splitting, outages."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 from pinsync.core.deadline import Deadline
@@ -448,3 +449,63 @@ def test_a_defect_while_syncing_one_audience_fails_its_changes_and_releases_it()
     )
     assert outcome.failed == {"internal_error": 1} and outcome.added == 1
     assert mappings.writers["seg"] == ("inv-1", clock.now)
+
+
+GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
+
+
+def test_a_profile_whose_consent_denies_sharing_leaves_every_list_with_every_identifier_it_added():
+    pinterest, mappings, ledger = FakePinterest(), FakeMappings(), InMemoryLedger()
+    consented = replace(options(), profile_namespaces=("ECID", "Email", "GAID"))
+
+    def sync(document, at):
+        run = AudienceSync(
+            consented,
+            pinterest,
+            mappings,
+            clock=lambda: at,
+            owner="inv",
+            deadline=Deadline(lambda: 60.0),
+            ledger=ledger,
+        )
+        return run.run([InboundMessage("m1", body(document), at)])
+
+    def members(audience_id):
+        list_id = mappings.mappings[audience_id].customer_list_id
+        assert list_id is not None
+        return pinterest.lists[list_id]
+
+    # Given a person (ECID 1, an email and a GAID) in audiences a and b, and someone else in a
+    person = profile({"a": "realized", "b": "realized"}, email="a@b.co", gaid=GAID, extra_identities={"ECID": ["1"]})
+    sync(person, EPOCH)
+    sync(profile({"a": "realized"}, email="other@b.co", extra_identities={"ECID": ["2"]}), EPOCH)
+    # When a later message of the same profile, carrying only the email and audience a, says "do not share"
+    denial = profile({"a": "realized"}, email="a@b.co", extra_identities={"ECID": ["1"]}, at="2026-11-28T11:00:00Z")
+    denial["consents"] = {"share": {"val": "n"}}
+    outcome = sync(denial, EPOCH + timedelta(hours=1))
+    # Then both lists lose every identifier of that profile (the GAID through the ledger), and nothing else
+    assert members("a") == {sha256_hex("other@b.co")}
+    assert members("b") == set()
+    assert outcome.removed == 4 and outcome.added == 0  # two identifiers from two lists
+    assert outcome.excluded == {"consent_denied": 2}  # the email and the ECID of the one entry
+    assert outcome.excluded_share() == 0.0  # honouring a choice is not a data problem
+    assert outcome.failed_message_ids(["m1"]) == []
+    # And the older add, redelivered afterwards, leaves the person out
+    sync(person, EPOCH + timedelta(hours=2))
+    assert members("a") == {sha256_hex("other@b.co")} and members("b") == set()
+
+
+def test_a_denial_with_no_list_anywhere_is_acknowledged_with_nothing_to_do():
+    denial = profile({"a": "realized"}, email="a@b.co")
+    denial["consents"] = {"share": {"val": "dn"}}
+    outcome, pinterest, _ = run([body(denial)])
+    assert pinterest.calls == []
+    assert outcome.excluded == {"consent_denied": 1}
+    assert outcome.failed_message_ids(["m1"]) == []
+
+
+def test_a_list_made_before_the_listed_index_existed_joins_it_when_synced():
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    assert mappings.listed_audiences() == frozenset()
+    run([body(profile({"seg": "realized"}, email="a@b.co"))], FakePinterest(lists={"77": set()}), mappings)
+    assert mappings.listed_audiences() == {"seg"}

@@ -50,6 +50,7 @@ class ExclusionReason(StrEnum):
     INVALID_AUDIENCE_ID = "invalid_audience_id"
     INVALID_TIME = "invalid_time"
     STALE = "stale"
+    CONSENT_DENIED = "consent_denied"
 
 
 class SkipReason(StrEnum):

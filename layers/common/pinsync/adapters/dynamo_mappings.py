@@ -21,6 +21,13 @@ Activations (``pinsync audiences activate``) live in one item, read once per inv
 When that item exists it takes precedence over ``ACTIVATED_AUDIENCES`` (an empty set, stored as the absent
 attribute, then means "nothing is activated").
 
+The audiences that have (or had) a customer list, where a consent denial or an erasure must look, in one item::
+
+    pk = "AUDIENCES", sk = "LISTED", audience_ids = string set
+
+added to when a list is recorded or linked, and by the sync function for any mapped audience it meets that is not
+in it yet (once per audience and warm container: lists of an earlier version join as soon as they are synced).
+
 The audience's writer lease (one invocation at a time decides and sends for an audience) is one more item::
 
     pk = "AUDIENCE#<audience id>", sk = "WRITER"
@@ -45,6 +52,7 @@ WRITER_SK = "WRITER"
 # A writer lease item expires (DynamoDB TTL) this long after its lease: long gone, it only costs space.
 WRITER_GARBAGE_AFTER = timedelta(days=1)
 ACTIVATIONS_KEY = {"pk": "ACTIVATIONS", "sk": "INDEX"}
+LISTED_KEY = {"pk": "AUDIENCES", "sk": "LISTED"}
 _BATCH_GET_LIMIT = 100
 
 
@@ -62,6 +70,7 @@ class DynamoMappingStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
+        self._noted: set[str] = set()  # audiences this instance knows to be in the LISTED item
 
     def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]:
         ids = sorted(set(audience_ids))
@@ -101,7 +110,24 @@ class DynamoMappingStore:
             raise
         return True
 
+    def listed_audiences(self) -> frozenset[str]:
+        item = self._client.get_item(TableName=self._table, Key=_typed(LISTED_KEY), ConsistentRead=True).get("Item")
+        return frozenset(item.get("audience_ids", {}).get("SS", [])) if item is not None else frozenset()
+
+    def note_listed(self, audience_ids: Collection[str]) -> None:
+        new = set(audience_ids) - self._noted
+        if not new:
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key=_typed(LISTED_KEY),
+            UpdateExpression="ADD audience_ids :ids",
+            ExpressionAttributeValues={":ids": {"SS": sorted(new)}},
+        )
+        self._noted |= new
+
     def record_customer_list(self, audience_id: str, customer_list_id: str, owner: str) -> None:
+        self.note_listed([audience_id])  # first: a list recorded but not listed would escape an erasure
         self._client.update_item(
             TableName=self._table,
             Key=_typed(audience_key(audience_id)),
@@ -279,6 +305,7 @@ class DynamoMappingStore:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise LinkRefusedError(audience_id) from None
             raise
+        self.note_listed([audience_id])
 
 
 def _typed(item: dict[str, str]) -> dict[str, dict[str, str]]:

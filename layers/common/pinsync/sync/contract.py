@@ -43,6 +43,9 @@ class Profile(TypedDict):
 
     segmentMembership: dict[str, dict[str, Qualification]]
     identityMap: NotRequired[dict[str, list[IdentityValue]]]
+    # XDM "Consents and Preferences" (pinsync.sync.consent reads consents.share.val); any JSON value is accepted here
+    # and one of another shape counts as absent there.
+    consents: NotRequired[object]
 
 
 class ContractError(ValueError):

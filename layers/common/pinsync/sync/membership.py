@@ -17,7 +17,8 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from pinsync.events import ExclusionReason
-from pinsync.sync.contract import Profile
+from pinsync.sync.consent import ConsentPolicy, denies_sharing
+from pinsync.sync.contract import Profile, Qualification
 from pinsync.sync.identities import IdentityKind, is_placeholder, record_function, sha256_hex
 
 # Audience ids end up in DynamoDB keys (2,048 bytes at most): a longer one would fail the whole batch's reads.
@@ -130,6 +131,15 @@ class Change(NamedTuple):
     profile_key: str | None = None  # hashed stable profile id (see _profile_key()), for the membership ledger
 
 
+class DeniedProfile(NamedTuple):
+    """A profile whose consent denies sharing: its identifiers leave every list that holds them, as of ``at``."""
+
+    records: tuple[str, ...]
+    profile_key: str | None
+    at: datetime
+    message_ids: frozenset[str]
+
+
 @dataclass
 class Extraction:
     """Changes found in a batch, and the identities excluded on the way (by reason)."""
@@ -137,6 +147,27 @@ class Extraction:
     changes: list[Change] = field(default_factory=list)
     excluded: Counter[str] = field(default_factory=Counter)
     audience_problems: dict[str, str | None] = field(default_factory=dict)  # audience id → audience_id_problem()
+    denied: list[DeniedProfile] = field(default_factory=list)  # removed from every list (pinsync.sync.consent)
+
+    def removals_of_denied(self, listed_audiences: Iterable[str]) -> None:
+        """Turn each denied profile into removals of its identifiers from every audience that has a customer list
+        (the profile key makes each an exit: the ledger removes every identifier that profile added there too)."""
+        audiences = sorted(listed_audiences)
+        changes = self.changes
+        for denied in self.denied:
+            for audience_id in audiences:
+                for record in denied.records:
+                    changes.append(
+                        Change(
+                            audience_id,
+                            record,
+                            Operation.REMOVE,
+                            denied.at,
+                            len(changes),
+                            denied.message_ids,
+                            denied.profile_key,
+                        )
+                    )
 
 
 def extract_changes(
@@ -149,6 +180,7 @@ def extract_changes(
     extraction: Extraction,
     profile_namespaces: Sequence[str] = (),
     budget: int | None = None,
+    consent_policy: ConsentPolicy = ConsentPolicy.OPT_OUT,
 ) -> int:
     """Append one profile's changes (one per audience × identity) and exclusions to ``extraction``; return how many
     changes were added.
@@ -156,7 +188,9 @@ def extract_changes(
     Exclusions are counted per audience × identity, the same unit as activations, so the skip rate is a plain ratio
     of the two. ``fallback_time`` is the message's send time: the qualification time of an audience without one, and
     the reference for refusing times too far ahead. Raises :class:`ChangeBudgetExceededError`, before adding
-    anything, when the profile would add more than ``budget`` changes. This is the transform's hot loop
+    anything, when the profile would add more than ``budget`` changes. A profile whose consent denies sharing
+    (``consent_policy``) adds no change: it is recorded in ``extraction.denied`` and every audience entry of it is
+    excluded as ``consent_denied``. This is the transform's hot loop
     (bench/transform.py), hence plain strings and local names rather than an object per identity.
     """
     records: list[str] = []
@@ -191,6 +225,11 @@ def extract_changes(
         raise ChangeBudgetExceededError(f"more than {budget} changes")
     message_ids = frozenset((message_id,))
     latest_allowed = fallback_time + MAX_FUTURE_SKEW
+    if consent_policy is not ConsentPolicy.IGNORE and denies_sharing(profile.get("consents"), consent_policy):
+        excluded[ExclusionReason.CONSENT_DENIED] += identities * sum(len(audiences) for audiences in segments)
+        at = max([fallback_time, *_times(segments, latest_allowed)])
+        extraction.denied.append(DeniedProfile(tuple(records), key, at, message_ids))
+        return 0
     checked = extraction.audience_problems
     added = 0
     for entries in segments:
@@ -225,6 +264,23 @@ def extract_changes(
                 sequence += 1
             added += len(records)
     return added
+
+
+def _times(segments: Iterable[Mapping[str, Qualification]], latest_allowed: datetime) -> list[datetime]:
+    """The usable qualification times of a profile's entries (as extract_changes accepts them), in UTC."""
+    times = []
+    for entries in segments:
+        for qualification in entries.values():
+            when = qualification.get("lastQualificationTime")
+            if when is None:
+                continue
+            try:
+                utc = when.astimezone(UTC)
+            except OverflowError:
+                continue
+            if utc <= latest_allowed:
+                times.append(utc)
+    return times
 
 
 def _profile_key(first: Mapping[str, str], namespaces: Sequence[str]) -> str | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pinsync.events import DataflowRun, Destination, ExclusionReason, IdentityCounts, MessageCounts
 from pinsync.sync.membership import Change, Operation
 
+_NOT_IN_THE_RATE = frozenset({ExclusionReason.UNMAPPED_NAMESPACE, ExclusionReason.CONSENT_DENIED})
+
 
 @dataclass
 class RunOutcome:
@@ -68,9 +70,10 @@ class RunOutcome:
         """Excluded identities over all identities that reached a verdict (the seed's "skipped rate").
 
         Identities of unmapped namespaces (ECID and the like, present in nearly every CDP profile) are counted
-        but left out of the rate: they were never candidates for Pinterest, and would keep it near 50%.
+        but left out of the rate: they were never candidates for Pinterest, and would keep it near 50%. So are
+        consent denials: honouring a person's choice is the right outcome, not a data problem to alert on.
         """
-        excluded = sum(count for reason, count in self.excluded.items() if reason != ExclusionReason.UNMAPPED_NAMESPACE)
+        excluded = sum(count for reason, count in self.excluded.items() if reason not in _NOT_IN_THE_RATE)
         total = self.activated + excluded + sum(self.failed.values())
         return excluded / total if total else 0.0
 

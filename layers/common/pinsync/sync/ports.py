@@ -54,6 +54,14 @@ class MappingStore(Protocol):
 
     def release_claim(self, audience_id: str, owner: str) -> None: ...
 
+    def listed_audiences(self) -> frozenset[str]:
+        """Every audience that has (or had) a customer list: where a consent denial or an erasure must look."""
+        ...
+
+    def note_listed(self, audience_ids: Collection[str]) -> None:
+        """Make sure these audiences, which have a customer list, are among :meth:`listed_audiences`."""
+        ...
+
     def acquire_writer(self, audience_id: str, owner: str, now: datetime, until: datetime) -> WriterHeld | None:
         """Take the audience's writer lease until ``until``, unless another owner holds an unexpired one (atomic):
         None when taken, else that other owner's lease."""

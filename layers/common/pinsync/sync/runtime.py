@@ -137,6 +137,7 @@ def build_runtime(
         destination_name=settings.destination_name,
         creation_lease=timedelta(seconds=settings.creation_lease_seconds),
         profile_namespaces=settings.profile_namespaces,
+        consent_policy=settings.consent_policy,
     )
     return SyncRuntime(
         settings=settings,

@@ -32,6 +32,7 @@ from pinsync.core.errors import (
 )
 from pinsync.core.observability import logger
 from pinsync.events import ExclusionReason, FailureReason, RejectionReason, SkipReason, pinterest_exclusion
+from pinsync.sync.consent import ConsentPolicy
 from pinsync.sync.contract import ContractError, parse_body
 from pinsync.sync.identities import IdentityKind
 from pinsync.sync.ledger import LedgerItem, PendingWrites, keys_to_read, plan_changes
@@ -81,6 +82,7 @@ class SyncOptions:
     destination_name: str
     creation_lease: timedelta
     profile_namespaces: tuple[str, ...] = ()
+    consent_policy: ConsentPolicy = ConsentPolicy.OPT_OUT
 
     def list_name(self, audience_id: str, mapping: AudienceMapping | None) -> str:
         """The customer list (and audience) name: an operator-chosen one, or destination name + audience id."""
@@ -127,6 +129,8 @@ class AudienceSync:
     def run(self, messages: Sequence[InboundMessage]) -> RunOutcome:
         outcome = RunOutcome(messages_received=len(messages))
         extraction = self._extract(messages, outcome)
+        if extraction.denied:
+            extraction.removals_of_denied(self._mappings.listed_audiences())
         for reason, count in extraction.excluded.items():
             outcome.excluded[reason] += count
         by_audience: dict[str, list[Change]] = {}
@@ -135,6 +139,7 @@ class AudienceSync:
         if not by_audience:
             return outcome
         mappings = self._mappings.get_mappings(by_audience.keys())
+        self._mappings.note_listed([audience_id for audience_id, m in mappings.items() if m.customer_list_id])
         held_elsewhere = []
         for audience_id, changes in by_audience.items():  # first the audiences no other invocation holds
             if not self._sync_audience(audience_id, changes, mappings.get(audience_id), outcome, wait=False):
@@ -286,6 +291,7 @@ class AudienceSync:
         extraction = Extraction()
         for message in messages:
             changes_before, excluded_before = len(extraction.changes), extraction.excluded.copy()
+            denied_before = len(extraction.denied)
             try:
                 profiles = parse_body(message.body)
                 budget = change_budget(len(message.body))
@@ -299,6 +305,7 @@ class AudienceSync:
                         extraction=extraction,
                         profile_namespaces=self._options.profile_namespaces,
                         budget=budget,
+                        consent_policy=self._options.consent_policy,
                     )
             except ContractError as error:
                 self._reject(message, outcome, error.reason, error.detail)
@@ -311,6 +318,7 @@ class AudienceSync:
                 outcome.profiles_received += len(profiles)
                 continue
             del extraction.changes[changes_before:]
+            del extraction.denied[denied_before:]
             extraction.excluded = excluded_before
             self._reject(message, outcome, reason, detail)
         return extraction

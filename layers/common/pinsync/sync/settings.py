@@ -7,6 +7,7 @@ from functools import cached_property
 from pydantic import Field, field_validator
 
 from pinsync.core.settings import PinterestAccess
+from pinsync.sync.consent import ConsentPolicy
 from pinsync.sync.identities import DEFAULT_NAMESPACES, IdentityKind, NamespaceMapError, parse_namespace_map
 from pinsync.sync.membership import ActivationRule
 
@@ -30,6 +31,7 @@ class SyncSettings(PinterestSettings):
     creation_lease_seconds: int = Field(default=300, ge=10, le=3600)
     profile_key_namespaces: str = Field(default="ECID,Email,Email_LC_SHA256,GAID,IDFA", min_length=1)
     ledger_retention_days: int = Field(default=90, ge=1, le=3650)
+    consent_policy: ConsentPolicy = ConsentPolicy.OPT_OUT
 
     @cached_property
     def profile_namespaces(self) -> tuple[str, ...]:
