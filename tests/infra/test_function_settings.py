@@ -6,6 +6,7 @@ fails the function at its first invocation. Both are caught here instead.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -14,6 +15,8 @@ from pinsync.alerts.settings import AlertSettings
 from pinsync.rotation.settings import RotationSettings
 from pinsync.sync.settings import SyncSettings
 from pydantic_settings import BaseSettings
+
+from tests.infra.sam_translate import REPO_ROOT
 
 FUNCTIONS: dict[str, type[BaseSettings]] = {
     "AudienceSyncFunction": SyncSettings,
@@ -91,3 +94,17 @@ def test_what_a_parameter_admits_the_function_accepts(
             monkeypatch.setenv(name, default)
         monkeypatch.setenv(PARAMETER_SETTINGS[parameter].upper(), value)
         SyncSettings()  # raises if the function would refuse the value
+
+
+def test_the_sam_local_env_file_sets_only_variables_the_template_declares(sam_template: dict[str, Any]) -> None:
+    # `sam local invoke --env-vars events/env.json` overrides a function's variables by logical id, and silently
+    # ignores any variable the function does not declare in the template: each one here must be declared.
+    overrides = json.loads((REPO_ROOT / "events" / "env.json").read_text())
+    assert set(overrides) <= set(FUNCTIONS)
+    for function, values in overrides.items():
+        assert set(values) <= variables(sam_template, function), function
+        assert all(isinstance(value, str) for value in values.values())
+    activated = overrides["AudienceSyncFunction"]["ACTIVATED_AUDIENCES"].split(",")
+    event = json.loads((REPO_ROOT / "events" / "sqs-audience-sync.json").read_text())
+    audiences = {a for record in event["Records"] for a in json.loads(record["body"])["segmentMembership"]["ups"]}
+    assert audiences <= set(activated)  # the sample event does something
