@@ -79,7 +79,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy layers/common/pinsync functions tools bench tests
+	$(BIN)/mypy layers/common/pinsync layers/common/layer_requirements.py scripts/check_layer.py functions tools bench tests
 
 template: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
@@ -89,6 +89,7 @@ template: $(VENV)/.installed $(SAM_VENV)/.installed
 # sam build without Docker needs the runtime's exact Python on PATH.
 sam-build: $(SAM_VENV)/.installed
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --build-dir .aws-sam/build
+	$(PYTHON) scripts/check_layer.py .aws-sam/build/CommonLayer
 
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -3,8 +3,10 @@ development environment runs exactly the runtime versions the Lambda layer ships
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -62,3 +64,37 @@ def test_development_runs_the_runtime_versions_the_layer_ships() -> None:
     assert {name: development.get(name, ("missing", 0))[0] for name in layer} == {
         name: version for name, (version, _) in layer.items()
     }
+
+
+def _layer_requirements() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("layer_requirements", ROOT / "layers/common/layer_requirements.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_layer_ships_the_lock_minus_the_sdk_the_runtime_provides(tmp_path: Path) -> None:
+    layer_requirements = _layer_requirements()
+    lock = ROOT / "layers/common/requirements.txt"
+    kept = tmp_path / "requirements-layer.txt"
+    kept.write_text("".join(layer_requirements.without(lock.read_text().splitlines(keepends=True))))
+    full, shipped = locked(lock), locked(kept)
+    assert set(full) - set(shipped) == {"botocore", "python-dateutil", "six"}
+    assert all(shipped[name] == full[name] for name in shipped)  # same versions, same number of hashes
+    hashes = {line.strip() for line in kept.read_text().splitlines() if line.strip().startswith("--hash=")}
+    assert hashes <= {line.strip() for line in lock.read_text().splitlines()}
+
+
+def test_what_the_layer_leaves_out_is_needed_by_nothing_else_it_ships() -> None:
+    # uv writes, under each package, the packages that pull it in ("# via"): only the SDK chain may need them.
+    lock = (ROOT / "layers/common/requirements.txt").read_text()
+    blocks = re.split(r"\n(?=\S)", lock)
+    needed_by: dict[str, set[str]] = {}
+    for block in blocks:
+        if match := PIN.match(block):
+            parents = re.findall(r"#\s+(?:via\s+)?([A-Za-z0-9][\w.-]*)\s*$", block, re.M)
+            needed_by[canonical(match.group(1))] = set(parents)
+    left_out = {"botocore", "python-dateutil", "six"}
+    for name in left_out:
+        assert {canonical(parent) for parent in needed_by[name]} - {"via"} <= left_out | {"aws-xray-sdk"}, name

@@ -648,9 +648,15 @@ def test_layer_is_built_for_the_function_runtime_and_architecture(sam_template: 
     assert props(layer)["ContentUri"] == "layers/common/"
     assert function_globals["Runtime"] in props(layer)["CompatibleRuntimes"]
     assert props(layer)["CompatibleArchitectures"] == function_globals["Architectures"]
-    assert layer["Metadata"]["BuildMethod"] == function_globals["Runtime"]
-    # Without it, sam build installs x86_64 wheels (pydantic-core) into an arm64 function's layer.
-    assert [layer["Metadata"]["BuildArchitecture"]] == function_globals["Architectures"]
+    # Built by layers/common/Makefile (the lock minus the runtime's botocore), for the functions' runtime and
+    # architecture: x86_64 wheels (pydantic-core) would not load in an arm64 function.
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert [layer["Metadata"]["BuildArchitecture"]] == function_globals["Architectures"] == ["arm64"]
+    makefile = (REPO_ROOT / "layers/common/Makefile").read_text()
+    python = function_globals["Runtime"].removeprefix("python")
+    assert "build-CommonLayer:" in makefile
+    assert f"--platform manylinux2014_aarch64 --implementation cp --python-version {python}" in makefile
+    assert "--no-deps --require-hashes" in makefile
 
 
 def _samconfig_overrides() -> dict[str, str]:
