@@ -20,17 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import boto3
 import pytest
+from moto import mock_aws
 from moto.events.models import EventPattern
 from pinsync.adapters.dynamo_alerts import alert_key
 from pinsync.adapters.dynamo_mappings import ACTIVATIONS_KEY, audience_key
-from pinsync.alerts.alarms import ALARM_PURPOSES
+from pinsync.alerts.alarms import ALARM_PURPOSES, DIRECT_ALARM_PURPOSES
 from pinsync.alerts.model import ALL_ALERT_TYPES
 from pinsync.alerts.settings import AlertSettings
 from pinsync.core.observability import MetricName
 
 from tests.infra.sam_translate import REPO_ROOT
 from tests.infra.test_template_invariants import Template, props, referenced_id, resources_of_type
+from tests.integration.conftest import fake_aws_environment
 
 SAMPLES = REPO_ROOT / "events" / "alerts"
 PINSYNC_PACKAGE = REPO_ROOT / "layers" / "common" / "pinsync"
@@ -285,7 +288,8 @@ def test_alarms_are_named_for_the_alert_function(cfn_template: Template) -> None
     assert {"pinsync-dead-letter-queue", "pinsync-queue-delay", "pinsync-sync-errors"} <= set(names.values())
     for name in names.values():
         assert name.startswith(f"{STACK_NAME}-")
-        assert name.removeprefix(f"{STACK_NAME}-") in ALARM_PURPOSES, f"{name}: the alert function has no mapping"
+        purpose = name.removeprefix(f"{STACK_NAME}-")
+        assert purpose in set(ALARM_PURPOSES) | DIRECT_ALARM_PURPOSES, f"{name}: the alert function has no mapping"
     pattern = rule_patterns(cfn_template)["AlarmStateChangeRule"]
     assert pattern["detail"]["alarmName"] == [{"prefix": f"{STACK_NAME}-"}]
 
@@ -302,7 +306,51 @@ def test_every_template_alarm_purpose_is_known_to_the_alert_function(cfn_templat
     # ALARM_PURPOSES would never alert.
     purposes = {name.removeprefix(f"{STACK_NAME}-") for name in alarm_names(cfn_template)}
 
-    assert purposes == set(ALARM_PURPOSES)
+    assert purposes == set(ALARM_PURPOSES) | DIRECT_ALARM_PURPOSES
+
+
+def test_the_alarms_on_the_alert_path_notify_the_topic_directly(cfn_template: Template) -> None:
+    # If the alert function is broken or throttled, or its events dead-letter, nobody would hear of it through the
+    # function: these alarms publish to the topic themselves, when they fire and when they clear.
+    alarms = resources_of_type(cfn_template, "AWS::CloudWatch::Alarm")
+    by_purpose = {
+        resolve(props(a)["AlarmName"], cfn_template).removeprefix(f"{STACK_NAME}-"): a for a in alarms.values()
+    }
+    direct = {"alert-function-errors": "Errors", "alert-function-throttles": "Throttles", "lost-alerts": None}
+    for purpose, metric in direct.items():
+        alarm = props(by_purpose[purpose])
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}], purpose
+        assert alarm["OKActions"] == [{"Ref": "AlertTopic"}], purpose
+        if metric is not None:
+            assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", metric)
+            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ALERT_FUNCTION}}]
+    assert props(by_purpose["lost-alerts"])["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["AlertEventsDeadLetterQueue", "QueueName"]
+    }
+    # every other alarm goes through the function only (one formatted alert, filterable by type)
+    others = [p for p, a in by_purpose.items() if p not in direct]
+    assert others and all("AlarmActions" not in props(by_purpose[p]) for p in others)
+
+
+def test_cloudwatch_can_publish_to_the_encrypted_topic_and_the_function_too(cfn_template: Template) -> None:
+    # CloudWatch cannot use the AWS managed aws/sns key: the topic needs a key whose policy lets it encrypt.
+    topic = props(cfn_template["Resources"]["AlertTopic"])
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    key = props(cfn_template["Resources"]["AlertTopicKey"])
+    assert key["EnableKeyRotation"] is True
+    [cloudwatch] = [
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert sorted(cloudwatch["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert all(s["Principal"] != "*" and s["Principal"] != {"AWS": "*"} for s in key["KeyPolicy"]["Statement"])
+    role = props(cfn_template["Resources"]["DataflowAlertsFunctionRole"])
+    statements = [
+        s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"] if isinstance(s, dict)
+    ]
+    [kms] = [s for s in statements if s.get("Sid") == "EncryptAlertsForTheTopic"]
+    assert kms["Resource"] == {"Fn::GetAtt": ["AlertTopicKey", "Arn"]}
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
 def test_no_alarm_purpose_can_be_another_stacks_alarm() -> None:
@@ -536,9 +584,14 @@ def test_topic_is_encrypted_and_email_is_filtered_by_alert_type(cfn_template: Te
     subscription = cfn_template["Resources"]["AlertEmailSubscription"]
     parameters = sam_template["Parameters"]
 
-    assert topic["KmsMasterKeyId"] == "alias/aws/sns"
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
     assert subscription["Condition"] == "HasAlertEmail"
-    assert props(subscription)["FilterPolicy"] == {"alert_type": {"Fn::Split": [",", {"Ref": "AlertTypes"}]}}
+    assert props(subscription)["FilterPolicy"] == {
+        "Fn::Sub": [
+            '{"alert_type": [{"exists": false}, "${Types}"]}',
+            {"Types": {"Fn::Join": ['", "', {"Fn::Split": [",", {"Ref": "AlertTypes"}]}]}},
+        ]
+    }
     assert parameters["AlertEmail"]["Default"] == ""
     assert tuple(parameters["AlertTypes"]["Default"].split(",")) == ALL_ALERT_TYPES
     assert re.fullmatch(parameters["AlertTypes"]["AllowedPattern"], "dead_letter_queue,recovered")
@@ -655,3 +708,35 @@ def test_service_check_has_teeth(sam_template: Template) -> None:
 
     assert ("ProfilesReceived", ("service",), "pinsync", "dashboard") in used
     assert ("IdentitiesExcluded", ("Reason", "service"), None, "dashboard SEARCH") in used
+
+
+def test_the_email_filter_passes_the_chosen_types_and_cloudwatchs_own_notices(
+    cfn_template: Template, sam_template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The filter policy as CloudFormation resolves it for AlertTypes=dead_letter_queue,recovered, judged by moto's SNS
+    # filtering: the chosen types pass, others do not, and an alarm's own notice (no attributes) passes.
+    text, variables = props(cfn_template["Resources"]["AlertEmailSubscription"])["FilterPolicy"]["Fn::Sub"]
+    assert variables["Types"]["Fn::Join"][0] == '", "'
+    policy = text.replace("${Types}", '", "'.join(["dead_letter_queue", "recovered"]))
+    fake_aws_environment(monkeypatch)
+    with mock_aws():
+        sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        topic = sns.create_topic(Name="alerts")["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"FilterPolicy": policy, "FilterPolicyScope": "MessageAttributes", "RawMessageDelivery": "true"},
+        )
+
+        def publish(body: str, alert_type: str | None) -> None:
+            attributes = {"alert_type": {"DataType": "String", "StringValue": alert_type}} if alert_type else {}
+            sns.publish(TopicArn=topic, Message=body, MessageAttributes=attributes)
+
+        publish("chosen", "dead_letter_queue")
+        publish("not chosen", "token_expiring")
+        publish("cloudwatch alarm notice", None)
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        assert sorted(message["Body"] for message in received) == ["chosen", "cloudwatch alarm notice"]

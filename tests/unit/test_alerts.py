@@ -162,6 +162,16 @@ def test_lost_alerts_alarm_says_alerts_may_be_missing() -> None:
     assert alert.key == "alarm:pinsync-lost-alerts"
 
 
+@pytest.mark.parametrize("purpose", ["alert-function-errors", "alert-function-throttles"])
+@pytest.mark.parametrize("sample_name", ["alarm-dead-letter-queue.json", "alarm-dead-letter-queue-ok.json"])
+def test_alarms_on_the_alert_function_are_left_to_cloudwatch(purpose: str, sample_name: str) -> None:
+    # They notify the topic directly; an alert made by the function would repeat it (and may not come at all).
+    event = sample(sample_name)
+    event["detail"]["alarmName"] = f"pinsync-{purpose}"
+
+    assert decisions(event) == [Ignored("notified_directly")]
+
+
 # -- alarm transitions --------------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,10 @@ ALARM_PURPOSES: dict[str, tuple[AlertType, Severity]] = {
     "lost-alerts": (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING),
 }
 
+# Alarms on the alert function itself notify the alert topic straight from CloudWatch (template.yaml: AlarmActions):
+# a failing function cannot be trusted to report its own failure, and a second, function-made alert would repeat it.
+DIRECT_ALARM_PURPOSES = frozenset({"alert-function-errors", "alert-function-throttles"})
+
 # The token rotation alarm shares its open alert with the other rotation failure signals (see classify).
 TOKEN_ROTATION_KEY = "token_rotation_failed"  # noqa: S105 - a state key, not a credential
 
@@ -31,6 +35,8 @@ def classify_alarm(event: AlarmStateChangeEvent, ctx: AlertContext) -> Decision:
     purpose = name.removeprefix(ctx.alarm_prefix)
     # The rule matches the "<stack>-" prefix, which the alarms of a stack named "<stack>-eu" share: only the purposes
     # of this template's alarms are this stack's.
+    if name.startswith(ctx.alarm_prefix) and purpose in DIRECT_ALARM_PURPOSES:
+        return Ignored("notified_directly")
     if not name.startswith(ctx.alarm_prefix) or purpose not in ALARM_PURPOSES:
         return Ignored("other_stack_alarm")
     key = TOKEN_ROTATION_KEY if purpose == "token-rotation-failed" else f"alarm:{name}"
