@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pinsync.events import Destination, detail_of
 from pinsync.rotation.invocation import ExpiryCheckEvent, RotationEvent, parse_event
-from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.contract import ContractError, Profile, parse_body
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map
 from pinsync.sync.membership import ActivationRule, Extraction, extract_changes
 from pinsync.sync.outcome import RunOutcome
@@ -69,22 +69,27 @@ def test_the_documented_dataflow_run_sample_is_what_the_code_computes_from_its_c
     assert detail_of(outcome.to_event(Destination.model_validate(sample["destination"]))) == sample
 
 
+def extracted(profiles: list[Profile], activation: str) -> Extraction:
+    extraction = Extraction()
+    for profile in profiles:
+        extract_changes(
+            profile,
+            message_id="m1",
+            fallback_time=EPOCH,
+            activation=ActivationRule.parse(activation),
+            namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
+            extraction=extraction,
+            profile_namespaces=("ECID", "Email", "Email_LC_SHA256", "GAID", "IDFA"),
+        )
+    return extraction
+
+
 def test_adobes_own_http_api_export_samples_parse_and_expand_as_documented():
     """The exports of Adobe's documentation of the HTTP API destination (events/aep/): they must parse, and the
     34-character "hashed emails" of the first are excluded as invalid, every audience of it being activated."""
     full, named = (parse_body((EVENTS / "aep" / name).read_text()) for name in (
         "http-api-export.json", "http-api-export-with-names-and-timestamps.json"))  # fmt: skip
-    extraction = Extraction()
-    for profile in [*full, *named]:
-        extract_changes(
-            profile,
-            message_id="m1",
-            fallback_time=EPOCH,
-            activation=ActivationRule.parse("*"),
-            namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
-            extraction=extraction,
-            profile_namespaces=("ECID", "Email", "Email_LC_SHA256", "GAID", "IDFA"),
-        )
+    extraction = extracted([*full, *named], "*")
     assert extraction.changes == []  # neither carries an identity Pinterest could match
     assert extraction.excluded == {"invalid_identity": 8, "unmapped_namespace": 8}
 
@@ -94,14 +99,6 @@ def test_adobes_sample_with_names_and_timestamps_activates_only_its_mapped_audie
     unmapped audiences of the export come without them. The sample has one of each."""
     [named] = parse_body((EVENTS / "aep" / "http-api-export-with-names-and-timestamps.json").read_text())
     named["identityMap"] = {"Email": [{"id": "john.doe@acme.com"}]}
-    extraction = Extraction()
-    extract_changes(
-        named,
-        message_id="m1",
-        fallback_time=EPOCH,
-        activation=ActivationRule.parse("mapped"),
-        namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
-        extraction=extraction,
-    )
+    extraction = extracted([named], "mapped")
     assert [change.audience_id for change in extraction.changes] == ["5b998cb9-9488-4ec3-8d95-fa8338ced490"]
     assert extraction.excluded == {"not_activated": 1}
