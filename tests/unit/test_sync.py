@@ -509,3 +509,19 @@ def test_a_list_made_before_the_listed_index_existed_joins_it_when_synced():
     assert mappings.listed_audiences() == frozenset()
     run([body(profile({"seg": "realized"}, email="a@b.co"))], FakePinterest(lists={"77": set()}), mappings)
     assert mappings.listed_audiences() == {"seg"}
+
+
+def test_a_denial_that_would_remove_more_than_its_message_may_ask_is_rejected_alone():
+    # Given 600 audiences with a list (a denial turns into removals from every one of them)
+    mappings = FakeMappings()
+    mappings.note_listed([f"a{n}" for n in range(600)])
+    small = profile({"a0": "realized"}, email="one@b.co")
+    small["consents"] = {"share": {"val": "n"}}
+    large = profile({"a0": "realized"}, email="two@b.co", gaid=GAID)  # 2 identifiers x 600 lists > 1,000
+    large["consents"] = {"share": {"val": "n"}}
+    outcome, pinterest, _ = run([body(large), body(small)], mappings=mappings)
+    # Then the large one alone is refused with a reason, and the small one's 600 removals go on
+    assert outcome.rejected_messages == {"too_many_changes": 1}
+    assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"]
+    assert outcome.skipped == {"no_customer_list": 600}  # these lists are only listed, not mapped, in this fake
+    assert pinterest.calls == []

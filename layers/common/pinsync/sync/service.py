@@ -125,12 +125,13 @@ class AudienceSync:
         self._consecutive_failures = 0
         self._accepting: set[tuple[str, Operation]] = set()  # (customer list, operation) Pinterest accepted records for
         self._suspects: list[tuple[str, Operation, Change, PinterestRejectedError]] = []
+        self._listed: frozenset[str] | None = None
 
     def run(self, messages: Sequence[InboundMessage]) -> RunOutcome:
         outcome = RunOutcome(messages_received=len(messages))
         extraction = self._extract(messages, outcome)
         if extraction.denied:
-            extraction.removals_of_denied(self._mappings.listed_audiences())
+            extraction.removals_of_denied(self._listed_audiences())
         for reason, count in extraction.excluded.items():
             outcome.excluded[reason] += count
         by_audience: dict[str, list[Change]] = {}
@@ -307,6 +308,11 @@ class AudienceSync:
                         budget=budget,
                         consent_policy=self._options.consent_policy,
                     )
+                denials = extraction.denied[denied_before:]
+                if denials:  # each becomes removals from every listed audience: that counts against the budget too
+                    removals = sum(len(denied.records) for denied in denials) * len(self._listed_audiences())
+                    if removals > budget:
+                        raise ChangeBudgetExceededError(f"more than {budget} changes")
             except ContractError as error:
                 self._reject(message, outcome, error.reason, error.detail)
                 continue
@@ -322,6 +328,12 @@ class AudienceSync:
             extraction.excluded = excluded_before
             self._reject(message, outcome, reason, detail)
         return extraction
+
+    def _listed_audiences(self) -> frozenset[str]:
+        """Every audience with a customer list (read once per run, and only when a consent denial needs it)."""
+        if self._listed is None:
+            self._listed = self._mappings.listed_audiences()
+        return self._listed
 
     @staticmethod
     def _reject(message: InboundMessage, outcome: RunOutcome, reason: str, detail: str) -> None:
