@@ -11,7 +11,8 @@ tested (the rotation's ``testSecret``):
   Pinterest's help ("Add people to your ad account", help.pinterest.com) gives "Create and edit audiences" to the
   Admin and Audience access levels; the owner holds every right.
 
-A role list Pinterest does not send (or sends malformed) is not reported: nothing to judge, so no refusal.
+A role list Pinterest does not send, sends empty (a user with no role could not have read the account at all) or
+sends malformed is not reported: nothing to judge, so no refusal.
 """
 
 from __future__ import annotations
@@ -60,13 +61,13 @@ def audience_access_problem(ad_account: Mapping[str, object], scope: str | None)
                 f"the token was granted without the {' and '.join(missing)} scope: reconnect and grant "
                 f"{','.join(REQUIRED_SCOPES)}"
             )
-    permissions = ad_account.get("permissions")
-    if isinstance(permissions, list) and all(isinstance(role, str) for role in permissions):
+    permissions = _roles(ad_account)
+    if permissions is not None:
         roles = set(permissions)
         if not roles & AUDIENCE_ROLES:
             named = sorted(roles & KNOWN_ROLES)
             others = len(roles - KNOWN_ROLES)
-            held = ", ".join(named + ([f"{others} other role(s)"] if others else [])) or "no role"
+            held = ", ".join(named + ([f"{others} other role(s)"] if others else []))
             problems.append(
                 f"the connected user has {held} on the ad account: managing customer lists and audiences needs "
                 "Admin or Audience access (ADMIN, AUDIENCE_MANAGER) or ownership; ask an admin of the ad account "
@@ -75,10 +76,20 @@ def audience_access_problem(ad_account: Mapping[str, object], scope: str | None)
     return "; ".join(problems) or None
 
 
+def _roles(ad_account: Mapping[str, object]) -> list[str] | None:
+    """The user's roles as Pinterest reports them, or None when it does not (absent, empty, or malformed)."""
+    permissions = ad_account.get("permissions")
+    if not isinstance(permissions, list) or not permissions:
+        return None
+    if not all(isinstance(role, str) for role in permissions):
+        return None
+    return permissions
+
+
 def describe_audience_access(ad_account: Mapping[str, object]) -> str:
     """One line for an operator: the roles that grant audience access, or that Pinterest did not report them."""
-    permissions = ad_account.get("permissions")
-    if not isinstance(permissions, list) or not all(isinstance(role, str) for role in permissions):
+    permissions = _roles(ad_account)
+    if permissions is None:
         return "not reported by Pinterest (the user's roles could not be checked)"
     granting = sorted(set(permissions) & AUDIENCE_ROLES)
     return f"yes ({', '.join(granting)})" if granting else "no"
