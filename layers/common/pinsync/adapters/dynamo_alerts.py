@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pinsync.adapters.dynamodb import condition_failed
 from pinsync.alerts.model import OpenAlert
 
 OPEN_SK = "OPEN"
@@ -62,7 +63,7 @@ class DynamoAlertState:
                 },
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True

@@ -43,6 +43,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pinsync.adapters.dynamodb import condition_failed
 from pinsync.core.errors import LinkRefusedError
 from pinsync.sync.planning import AudienceMapping, MappingState
 from pinsync.sync.ports import WriterHeld
@@ -105,7 +106,7 @@ class DynamoMappingStore:
                 },
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
@@ -164,7 +165,7 @@ class DynamoMappingStore:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
 
     # -- the audience's writer lease ---------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ class DynamoMappingStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             held = error.response.get("Item", {})
             return WriterHeld(
@@ -213,7 +214,7 @@ class DynamoMappingStore:
                 },
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
 
     def activations(self) -> frozenset[str] | None:
@@ -302,7 +303,7 @@ class DynamoMappingStore:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 raise LinkRefusedError(audience_id) from None
             raise
         self.note_listed([audience_id])
