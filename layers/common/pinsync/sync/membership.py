@@ -227,7 +227,8 @@ def extract_changes(
     latest_allowed = fallback_time + MAX_FUTURE_SKEW
     if consent_policy is not ConsentPolicy.IGNORE and denies_sharing(profile.get("consents"), consent_policy):
         excluded[ExclusionReason.CONSENT_DENIED] += identities * sum(len(audiences) for audiences in segments)
-        at = max([fallback_time, *_times(segments, latest_allowed)])
+        times = (_qualified_at(q, fallback_time, latest_allowed) for entries in segments for q in entries.values())
+        at = max([fallback_time, *(time for time in times if time is not None)])
         extraction.denied.append(DeniedProfile(tuple(records), key, at, message_ids))
         return 0
     checked = extraction.audience_problems
@@ -247,13 +248,8 @@ def extract_changes(
             if not activation.allows(audience_id, qualification):
                 excluded[ExclusionReason.NOT_ACTIVATED] += identities
                 continue
-            try:
-                # Comparable, and stored, in UTC; year 1 with a positive offset or year 9999 with a negative one
-                # overflow here, as a time far ahead would pin the membership: the entry is refused, alone.
-                qualified_at = (qualification.get("lastQualificationTime") or fallback_time).astimezone(UTC)
-            except OverflowError:
-                qualified_at = None
-            if qualified_at is None or qualified_at > latest_allowed:
+            qualified_at = _qualified_at(qualification, fallback_time, latest_allowed)
+            if qualified_at is None:
                 excluded[ExclusionReason.INVALID_TIME] += identities
                 continue
             for reason in rejected:
@@ -266,21 +262,15 @@ def extract_changes(
     return added
 
 
-def _times(segments: Iterable[Mapping[str, Qualification]], latest_allowed: datetime) -> list[datetime]:
-    """The usable qualification times of a profile's entries (as extract_changes accepts them), in UTC."""
-    times = []
-    for entries in segments:
-        for qualification in entries.values():
-            when = qualification.get("lastQualificationTime")
-            if when is None:
-                continue
-            try:
-                utc = when.astimezone(UTC)
-            except OverflowError:
-                continue
-            if utc <= latest_allowed:
-                times.append(utc)
-    return times
+def _qualified_at(qualification: Qualification, fallback_time: datetime, latest_allowed: datetime) -> datetime | None:
+    """The entry's time in UTC (the message's send time when it has none), or None when it cannot be used."""
+    try:
+        # Comparable, and stored, in UTC; year 1 with a positive offset or year 9999 with a negative one overflow
+        # here, as a time far ahead would pin the membership: the entry is refused, alone.
+        qualified_at = (qualification.get("lastQualificationTime") or fallback_time).astimezone(UTC)
+    except OverflowError:
+        return None
+    return qualified_at if qualified_at <= latest_allowed else None
 
 
 def _profile_key(first: Mapping[str, str], namespaces: Sequence[str]) -> str | None:
