@@ -41,6 +41,7 @@ from pinsync.sync.planning import AudienceMapping, MappingState
 from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
 
 from tests.builders import body, profile
+from tests.fakes.dynamodb import CountingCalls
 from tests.fakes.pinterest import FakePinterest
 
 AUDIENCE = "bench"
@@ -50,33 +51,24 @@ START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 LEASE_CALLS = ("update_item",)
 
 
-class MeteredClient:
+class MeteredClient(CountingCalls):
     """A boto3 DynamoDB client that counts calls and the capacity units its items cost."""
 
     def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: Counter[str] = Counter()
+        super().__init__(client)
         self.items_written = 0
         self.write_units = 0
         self.read_units = 0
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(**params: Any) -> Any:
-            self.calls[name] += 1
-            if name == "batch_write_item":
-                for requests in params["RequestItems"].values():
-                    for request in requests:
-                        self.items_written += 1
-                        self.write_units += math.ceil(_size(request["PutRequest"]["Item"]) / 1024)
-            response = method(**params)
-            if name == "batch_get_item":
-                for items in response.get("Responses", {}).values():
-                    self.read_units += sum(math.ceil(_size(item) / 4096) for item in items)
-            return response
-
-        return call
+    def observe(self, operation: str, params: dict[str, Any], response: Any) -> None:
+        if operation == "batch_write_item":
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    self.items_written += 1
+                    self.write_units += math.ceil(_size(request["PutRequest"]["Item"]) / 1024)
+        elif operation == "batch_get_item":
+            for items in response.get("Responses", {}).values():
+                self.read_units += sum(math.ceil(_size(item) / 4096) for item in items)
 
     def reset(self) -> None:
         self.calls.clear()

@@ -1,8 +1,9 @@
-"""DynamoDB's per-item atomicity, restored around a moto client."""
+"""Wrappers around a moto DynamoDB client: DynamoDB's per-item atomicity restored, and calls counted."""
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
 
@@ -25,3 +26,28 @@ class AtomicCalls:
                 return method(*args, **kwargs)
 
         return call
+
+
+class CountingCalls:
+    """The client, counting its calls by operation. ``observe`` sees each call's parameters and answer (the
+    ledger benchmark meters capacity units there)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(**params: Any) -> Any:
+            self.calls[name] += 1
+            response = method(**params)
+            self.observe(name, params, response)
+            return response
+
+        return call
+
+    def observe(self, operation: str, params: dict[str, Any], response: Any) -> None:
+        """Nothing here; a subclass measures what it needs."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,26 +19,10 @@ from pinsync.sync.ledger import Entry, LedgerItem
 from pinsync.sync.ports import WriterHeld
 from pinsync.sync.runtime import SyncClients
 
+from tests.fakes.dynamodb import CountingCalls
 from tests.integration.conftest import fake_aws_environment
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-
-
-class CountingCalls:
-    """The client, counting calls by operation."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def counted(**kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return method(**kwargs)
-
-        return counted
 
 
 @pytest.fixture
