@@ -20,13 +20,13 @@ request (SendMessage), and the event source mapping receives and deletes 10 mess
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import math
 import os
 import time
-import uuid
 from collections import Counter
 from contextlib import redirect_stdout
 from datetime import timedelta
@@ -41,7 +41,9 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID, EmulatorServer
 
+from bench.ledger_cost import billed_size
 from bench.workload import BASE_TIME, profile_doc
+from tests.builders import FakeContext, sqs_record
 
 INVOCATIONS = 8
 REPEATS = 3
@@ -100,32 +102,20 @@ class MotoMeter:
         body = json.loads(request.body or b"{}")
         if operation == "BatchWriteItem":
             for requests in body["RequestItems"].values():
-                self.write_units += sum(math.ceil(_size(r["PutRequest"]["Item"]) / 1024) for r in requests)
+                self.write_units += sum(math.ceil(_wire_size(r["PutRequest"]["Item"]) / 1024) for r in requests)
         elif operation in ("UpdateItem", "PutItem"):
             self.write_units += 1
         elif operation == "BatchGetItem" and response is not None:
             answer = json.loads(response[2] or b"{}")
             for items in answer.get("Responses", {}).values():
-                self.read_units += sum(math.ceil(_size(item) / 4096) for item in items)
+                self.read_units += sum(math.ceil(_wire_size(item) / 4096) for item in items)
         elif operation == "GetItem":
             self.read_units += 1
 
 
-def _size(item: dict[str, Any]) -> int:
-    """An item's billed size: attribute names plus values (base64 in JSON for B: decoded length)."""
-    total = 0
-    for name, value in item.items():
-        [(kind, data)] = value.items()
-        total += len(name.encode())
-        if kind == "B":
-            total += len(data) * 3 // 4
-        elif kind == "N":
-            total += len(data) // 2 + 1
-        elif kind == "S":
-            total += len(data.encode())
-        else:
-            total += 1
-    return total
+def _wire_size(item: dict[str, Any]) -> int:
+    """An item's billed size, from the JSON on the wire (B values are base64 there)."""
+    return billed_size(item, binary_length=lambda data: len(base64.b64decode(data)))
 
 
 def _bodies(first_person: int) -> list[str]:
@@ -159,37 +149,9 @@ def _floor_seconds(bodies: list[str]) -> tuple[float, int]:
     return time.thread_time() - started, identities
 
 
-class _Context:
-    function_name = "pinsync-audience-sync"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:pinsync-audience-sync"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 def _event(bodies: list[str]) -> dict[str, Any]:
-    sent = str(int(time.time() * 1000))
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "h",
-                "body": body,
-                "attributes": {"SentTimestamp": sent, "ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:pinsync-audience",
-                "awsRegion": "us-east-1",
-            }
-            for body in bodies
-        ]
-    }
+    sent_ms = int(time.time() * 1000)
+    return {"Records": [sqs_record(body, sent_ms=sent_ms) for body in bodies]}
 
 
 def botocore_batch_write() -> dict[str, float]:
@@ -281,7 +243,7 @@ def _measure(server: EmulatorServer) -> dict[str, Any]:
     people = MESSAGES * PROFILES_PER_MESSAGE
     # the first invocation creates the list and warms the caches (a cold start is benchmark 4's subject)
     with redirect_stdout(io.StringIO()):
-        handler(_event(_bodies(first_person=0)), _Context())
+        handler(_event(_bodies(first_person=0)), FakeContext())
     best: tuple[float, float, MotoMeter, str, list[str], int] | None = None
     for repeat in range(REPEATS):  # a shared machine: the least disturbed repeat counts
         workloads = [_bodies(first_person=(1 + repeat * INVOCATIONS + n) * people) for n in range(INVOCATIONS)]
@@ -292,7 +254,7 @@ def _measure(server: EmulatorServer) -> dict[str, Any]:
         with MotoMeter() as meter, redirect_stdout(logs):
             for bodies in workloads:
                 started = time.thread_time()
-                response = handler(_event(bodies), _Context())
+                response = handler(_event(bodies), FakeContext())
                 handler_seconds += time.thread_time() - started
                 failed += len(response["batchItemFailures"])
         assert failed == 0, "the benchmark's invocations must succeed"

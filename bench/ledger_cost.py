@@ -25,6 +25,7 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import batched
 from typing import Any
@@ -64,18 +65,19 @@ class MeteredClient(CountingCalls):
             for requests in params["RequestItems"].values():
                 for request in requests:
                     self.items_written += 1
-                    self.write_units += math.ceil(_size(request["PutRequest"]["Item"]) / 1024)
+                    self.write_units += math.ceil(billed_size(request["PutRequest"]["Item"]) / 1024)
         elif operation == "batch_get_item":
             for items in response.get("Responses", {}).values():
-                self.read_units += sum(math.ceil(_size(item) / 4096) for item in items)
+                self.read_units += sum(math.ceil(billed_size(item) / 4096) for item in items)
 
     def reset(self) -> None:
         self.calls.clear()
         self.items_written = self.write_units = self.read_units = 0
 
 
-def _size(item: dict[str, Any]) -> int:
-    """An item's size as DynamoDB bills it: attribute names plus values (numbers: about 1 byte per 2 digits + 1)."""
+def billed_size(item: dict[str, Any], binary_length: Callable[[Any], int] = len) -> int:
+    """An item's size as DynamoDB bills it: attribute names plus values (numbers: about 1 byte per 2 digits + 1).
+    ``binary_length`` measures a B value: ``len`` of boto3's bytes, or the decoded length of the wire's base64."""
     total = 0
     for name, value in item.items():
         total += len(name.encode())
@@ -83,7 +85,7 @@ def _size(item: dict[str, Any]) -> int:
         if kind == "S":
             total += len(data.encode())
         elif kind == "B":
-            total += len(data)
+            total += binary_length(data)
         elif kind == "N":
             total += len(data.lstrip("-").replace(".", "")) // 2 + 1
         else:  # BOOL, NULL
