@@ -1,8 +1,9 @@
 """The contract between pinsync's functions: the events they publish on EventBridge, and the reasons those events count.
 
-Source ``pinsync``, two detail types:
+Source ``pinsync``, three detail types:
 
 - ``Dataflow Run``: the sync function's report of one invocation (counts only, never an identifier);
+- ``Privacy Request``: the sync function's report of one privacy request carried out (counts only);
 - ``Token Rotation``: the rotation function's report of one rotation step (outcome and expiry instants, never a token).
 
 The sender builds the model and publishes :func:`detail_of` it; the alert function parses the same model
@@ -23,6 +24,7 @@ EVENT_SOURCE = "pinsync"
 
 class DetailType(StrEnum):
     DATAFLOW_RUN = "Dataflow Run"
+    PRIVACY_REQUEST = "Privacy Request"
     TOKEN_ROTATION = "Token Rotation"  # noqa: S105 - an event name, not a credential
 
 
@@ -144,6 +146,28 @@ class DataflowRun(_Detail):
     customer_lists_created: int = Field(default=0, ge=0)
 
 
+class ErasedIdentities(_Detail):
+    requested: int = Field(ge=0)  # identities in the request
+    excluded: int = Field(default=0, ge=0)  # unusable ones (invalid, placeholder, unmapped namespace)
+    removed: int = Field(default=0, ge=0)  # distinct identifiers removed, the ones the ledger linked to them included
+
+
+class PrivacyRequest(_Detail):
+    """``Privacy Request``: one erasure carried out, in every customer list pinsync keeps, in counts."""
+
+    destination: Destination
+    request_id: str | None = None  # the privacy tool's reference, never an identity
+    action: Literal["erase"] = "erase"
+    requested_at: datetime
+    identities: ErasedIdentities
+    removals: int = Field(default=0, ge=0)  # identifier × customer list removals, sent or found done already
+    customer_lists: int = Field(default=0, ge=0)  # lists the removals concerned
+
+    @field_serializer("requested_at")
+    def _iso(self, value: datetime) -> str:
+        return iso_utc(value)
+
+
 class TokenExpiry(_Detail):
     access_token_expires_at: datetime
     refresh_token_expires_at: datetime
@@ -168,7 +192,7 @@ class TokenRotation(_Detail):
     message: str | None = None
 
 
-def detail_of(event: DataflowRun | TokenRotation) -> dict[str, Any]:
+def detail_of(event: DataflowRun | PrivacyRequest | TokenRotation) -> dict[str, Any]:
     """The ``detail`` to publish: JSON-ready, without the fields a successful step leaves unset."""
     detail = event.model_dump(mode="json")
     if isinstance(event, TokenRotation):

@@ -5,13 +5,18 @@ An SQS message body is one profile in the CDP streaming-export shape, or a JSON 
     {"segmentMembership": {"ups": {"<audience id>": {"status": "realized", "lastQualificationTime": "..."}}},
      "identityMap": {"email": [{"id": "jane@example.com"}]}}
 
+or a privacy request (``pinsync forget`` sends them; a privacy tool may too)::
+
+    {"privacyRequest": {"type": "erase", "requestId": "TICKET-1", "requestedAt": "...",
+                        "identityMap": {"Email": [{"id": "jane@example.com"}]}}}
+
 Parsing is strict about shape and lenient about extra keys (the CDP adds fields over time). A body that does not
 parse is a *poison* message: it can never succeed and must end in the dead-letter queue.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
@@ -48,6 +53,26 @@ class Profile(TypedDict):
     consents: NotRequired[object]
 
 
+# Identities one privacy request may carry: each is removed from every listed audience, with every identifier the
+# ledger links to it, so the work of one message grows with the number of audiences; ``pinsync forget`` splits.
+MAX_ERASURE_IDENTITIES = 100
+
+
+class ErasureRequest(TypedDict):
+    """Forget these identities: remove them, and every identifier the ledger links to them, from every customer list,
+    as of ``requestedAt`` (the message's send time when absent). ``requestId`` is the privacy tool's reference (a
+    ticket number, never an identity): it is echoed in the ``Privacy Request`` event."""
+
+    type: Literal["erase"]
+    requestId: NotRequired[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]]
+    requestedAt: NotRequired[AwareDatetime | None]
+    identityMap: Annotated[dict[str, list[IdentityValue]], Field(min_length=1)]
+
+
+class PrivacyMessage(TypedDict):
+    privacyRequest: ErasureRequest
+
+
 class ContractError(ValueError):
     """A message body that does not follow the contract. ``reason`` is safe to log; the body is not."""
 
@@ -59,6 +84,33 @@ class ContractError(ValueError):
 
 _PROFILE: TypeAdapter[Profile] = TypeAdapter(Profile)
 _PROFILES: TypeAdapter[list[Profile]] = TypeAdapter(list[Profile])
+_PRIVACY: TypeAdapter[PrivacyMessage] = TypeAdapter(PrivacyMessage)
+
+
+def parse_message(body: str) -> list[Profile] | ErasureRequest:
+    """Parse one message body: profiles, or a privacy request. Raises :class:`ContractError`.
+
+    Profiles are tried first (they are nearly every message); a body that is not a profile is read as a privacy
+    request only when it has the ``privacyRequest`` key, so a broken profile is still reported as one."""
+    try:
+        return parse_body(body)
+    except ContractError as profile_error:
+        if profile_error.reason != RejectionReason.INVALID_CONTRACT or body.lstrip().startswith("["):
+            raise
+        try:
+            request = _PRIVACY.validate_json(body)["privacyRequest"]
+        except ValidationError as error:
+            problems = error.errors(include_url=False, include_input=False)
+            if any(problem["loc"] == ("privacyRequest",) and problem["type"] == "missing" for problem in problems):
+                raise profile_error from None
+            raise ContractError(RejectionReason.INVALID_CONTRACT, describe_validation_error(error)) from None
+    identities = sum(len(values) for values in request["identityMap"].values())
+    if not 0 < identities <= MAX_ERASURE_IDENTITIES:
+        raise ContractError(
+            RejectionReason.INVALID_CONTRACT,
+            f"privacyRequest.identityMap: {identities} identities, expected 1 to {MAX_ERASURE_IDENTITIES}",
+        )
+    return request
 
 
 def parse_body(body: str) -> list[Profile]:
@@ -95,7 +147,19 @@ def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-_CONTRACT_FIELD_NAMES = frozenset({"segmentMembership", "identityMap", "status", "lastQualificationTime", "id"})
+_CONTRACT_FIELD_NAMES = frozenset(
+    {
+        "segmentMembership",
+        "identityMap",
+        "status",
+        "lastQualificationTime",
+        "id",
+        "privacyRequest",
+        "type",
+        "requestId",
+        "requestedAt",
+    }
+)
 
 
 def _safe_location_part(part: str | int) -> str:

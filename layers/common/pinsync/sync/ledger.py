@@ -28,6 +28,12 @@ holds more than :data:`MAX_LINKS` records is a value many people share (a family
    REMOVE for one out, the state not uncertain) is ``unchanged`` and only its newer time is recorded; everything else
    is applied. A REMOVE for a record the ledger does not know is applied: absence cannot be proven.
 
+An *erasure* (a privacy request to forget a record as of a time T) is, per audience, a REMOVE of the record at T and
+an exit at T of every profile the ledger links to it (:func:`erasure_exits`); once Pinterest accepted them, the
+ledger forgets the person (:func:`tombstones`): the profiles' links and entries go, and what is left is, per record,
+"out at T" (and the profile's exit time), so that an older add redelivered later is stale or becomes a REMOVE. Those
+items carry no owner and no member, so DynamoDB's TTL deletes them after the retention.
+
 The sync use case runs this under the audience's writer lease (one invocation at a time decides and sends for an
 audience) and writes an entry only after Pinterest accepted its change (:class:`PendingWrites`). Only hashes are
 stored. Pure functions; the storage is the ``MembershipLedger`` port, on DynamoDB in
@@ -184,6 +190,79 @@ def plan_changes(
     return plan
 
 
+def erasure_exits(removals: Iterable[Change], items: Mapping[str, LedgerItem]) -> list[Change]:
+    """The exits an erasure's ``removals`` (profile-less REMOVEs of the records to forget) imply: one per profile the
+    ledger links to each record (its index's owners), at the erasure's time. ``items`` must hold the records' index
+    items; :func:`keys_to_read` then asks for the profiles and their links."""
+    exits: list[Change] = []
+    for removal in removals:
+        index = items.get(removal.record)
+        # the record itself among them when it keys a profile (an email-keyed profile's links go too)
+        exits.extend(removal._replace(profile_key=owner) for owner in sorted(index.owners if index else ()))
+    return exits
+
+
+def erasure_scope(records: Iterable[str], items: Mapping[str, LedgerItem]) -> set[str]:
+    """The records an erasure of ``records`` removes from an audience: them, and every record the profiles the ledger
+    links to them ever added (``pinsync forget --dry-run``; the sync use case gets the same from :func:`plan_changes`
+    over :func:`erasure_exits`). ``items`` must hold the records' index items and their owners' profile items."""
+    scope = set(records)
+    for record in list(scope):
+        index = items.get(record)
+        for owner in index.owners if index is not None else ():
+            profile = items.get(owner)
+            if profile is not None and not profile.shared:
+                scope |= profile.links
+    return scope
+
+
+def tombstones(erased: Mapping[str, datetime], items: Mapping[str, LedgerItem]) -> list[LedgerItem]:
+    """The items that make the ledger forget an erasure once Pinterest accepted its changes (see the module
+    docstring). ``erased`` maps each record to forget to the erasure's time; ``items`` is the audience's ledger as
+    now written (every item :func:`erasure_exits` and :func:`keys_to_read` asked for).
+
+    A profile that holds a member, or anything newer than the erasure (it qualified again after it), is live: it is
+    kept, as are its records. A record whose state is newer than the erasure is kept too. Other profiles linking a
+    forgotten record keep their own items; the record's index then still names them."""
+    profiles: dict[str, datetime] = {}
+    for record, at in erased.items():
+        index = items.get(record)
+        for owner in index.owners if index is not None else ():
+            profile = items.get(owner)
+            if profile is not None and not profile.shared and profiles.get(owner, at) <= at:
+                profiles[owner] = at
+    gone = {key: at for key, at in profiles.items() if not _live(items[key], at, items)}
+    forgotten = dict(erased)
+    for key, at in gone.items():
+        profile = items[key]
+        for record in profile.links | profile.entries.keys():
+            forgotten[record] = max(forgotten.get(record, at), at)
+    written: dict[str, LedgerItem] = {}
+    for record, at in forgotten.items():
+        state = state_of(record, items)
+        if state is not None and (state.qualified_at > at or state.member or state.uncertain):
+            continue  # newer than the erasure, or not removed: not the erasure's to forget
+        index = items.get(record)
+        owners = (index.owners if index is not None else frozenset()) - gone.keys()
+        written[record] = LedgerItem(record, entries={record: Entry(False, at)}, owners=owners)
+    for key, at in gone.items():
+        item = written.get(key) or LedgerItem(key, owners=items[key].owners - gone.keys())
+        exited_at = max(at, items[key].exited_at or at)
+        written[key] = replace(item, exited_at=exited_at)
+    return list(written.values())
+
+
+def _live(profile: LedgerItem, at: datetime, items: Mapping[str, LedgerItem]) -> bool:
+    """Whether a profile is still in use after an erasure at ``at``: one of its records is in, uncertain or newer."""
+    if profile.exited_at is not None and profile.exited_at > at:
+        return True
+    for record in profile.entries:
+        state = state_of(record, items)
+        if state is not None and (state.member or state.uncertain or state.qualified_at > at):
+            return True
+    return False
+
+
 def mirror(desired: Iterable[str], held: Iterable[str]) -> tuple[set[str], set[str]]:
     """Reconcile: (records to add, records to remove) to make the audience equal ``desired``."""
     wanted, current = set(desired), set(held)
@@ -284,6 +363,15 @@ class PendingWrites:
                 self._set_entry(home, change.record, replace(state, uncertain=True))
                 keys.append(home)
         return self._take(keys)
+
+    def forget(self, erased: Mapping[str, datetime]) -> list[LedgerItem]:
+        """The items to write once an erasure's changes were all accepted: :func:`tombstones` of what is written."""
+        forgotten = tombstones(erased, {key: self._item(key) for key in self._items})
+        for item in forgotten:
+            self._items[item.key] = item
+            self._entries.pop(item.key, None)
+            self._dirty.discard(item.key)
+        return forgotten
 
     def rest(self) -> list[LedgerItem]:
         """Everything not written yet: newer times of unchanged records, links, exits, shared marks."""

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
-from pinsync.events import ExclusionReason
+from pinsync.events import ExclusionReason, RejectionReason
 from pinsync.sync.consent import ConsentPolicy, denies_sharing
-from pinsync.sync.contract import Profile, Qualification
+from pinsync.sync.contract import ContractError, ErasureRequest, Profile, Qualification
 from pinsync.sync.identities import IdentityKind, is_placeholder, record_function, sha256_hex
 
 # Audience ids end up in DynamoDB keys (2,048 bytes at most): a longer one would fail the whole batch's reads.
@@ -140,6 +140,17 @@ class DeniedProfile(NamedTuple):
     message_ids: frozenset[str]
 
 
+class Erasure(NamedTuple):
+    """A privacy request to forget ``records`` (and every identifier the ledger links to them), as of ``at``."""
+
+    records: tuple[str, ...]
+    at: datetime
+    message_id: str
+    request_id: str | None
+    requested: int  # identities in the request
+    excluded: int  # of which unusable (invalid, placeholder, unmapped namespace): nothing to remove for them
+
+
 @dataclass
 class Extraction:
     """Changes found in a batch, and the identities excluded on the way (by reason)."""
@@ -148,26 +159,73 @@ class Extraction:
     excluded: Counter[str] = field(default_factory=Counter)
     audience_problems: dict[str, str | None] = field(default_factory=dict)  # audience id → audience_id_problem()
     denied: list[DeniedProfile] = field(default_factory=list)  # removed from every list (pinsync.sync.consent)
+    erasures: list[Erasure] = field(default_factory=list)  # privacy requests
 
     def removals_of_denied(self, listed_audiences: Iterable[str]) -> None:
         """Turn each denied profile into removals of its identifiers from every audience that has a customer list
         (the profile key makes each an exit: the ledger removes every identifier that profile added there too)."""
-        audiences = sorted(listed_audiences)
-        changes = self.changes
         for denied in self.denied:
-            for audience_id in audiences:
-                for record in denied.records:
-                    changes.append(
-                        Change(
-                            audience_id,
-                            record,
-                            Operation.REMOVE,
-                            denied.at,
-                            len(changes),
-                            denied.message_ids,
-                            denied.profile_key,
-                        )
-                    )
+            self._remove_everywhere(listed_audiences, denied.records, denied.at, denied.message_ids, denied.profile_key)
+
+    def removals_of_erased(self, listed_audiences: Iterable[str]) -> None:
+        """Turn each erasure into removals of its records from every audience that has a customer list (the sync use
+        case adds the exits of the profiles the ledger links to them: ``pinsync.sync.ledger.erasure_exits``)."""
+        for erasure in self.erasures:
+            self._remove_everywhere(listed_audiences, erasure.records, erasure.at, frozenset((erasure.message_id,)))
+
+    def _remove_everywhere(
+        self,
+        audiences: Iterable[str],
+        records: Sequence[str],
+        at: datetime,
+        message_ids: frozenset[str],
+        profile_key: str | None = None,
+    ) -> None:
+        changes = self.changes
+        for audience_id in sorted(audiences):
+            for record in records:
+                changes.append(
+                    Change(audience_id, record, Operation.REMOVE, at, len(changes), message_ids, profile_key)
+                )
+
+
+def extract_erasure(
+    request: ErasureRequest,
+    *,
+    message_id: str,
+    fallback_time: datetime,
+    namespaces: Mapping[str, IdentityKind],
+    extraction: Extraction,
+) -> None:
+    """Append a privacy request's :class:`Erasure` to ``extraction``: its identities normalised and hashed as a
+    profile's are (placeholders never: many people share them). Raises :class:`ContractError` when ``requestedAt``
+    cannot be used (as a qualification time, it may be at most :data:`MAX_FUTURE_SKEW` ahead of the send time)."""
+    records: list[str] = []
+    excluded = requested = 0
+    for namespace, values in request["identityMap"].items():
+        kind = namespaces.get(namespace.lower())
+        requested += len(values)
+        if kind is None:
+            excluded += len(values)
+            continue
+        to_record = record_function(kind)
+        for value in values:
+            record = to_record(value["id"])
+            if type(record) is str:
+                records.append(record)
+            else:
+                excluded += 1
+    at = _qualified_at(
+        {"status": "erase", "lastQualificationTime": request.get("requestedAt")},
+        fallback_time,
+        fallback_time + MAX_FUTURE_SKEW,
+    )
+    if at is None:
+        raise ContractError(
+            RejectionReason.INVALID_CONTRACT, "privacyRequest.requestedAt: more than a day ahead of the send time"
+        )
+    unique = tuple(dict.fromkeys(records))
+    extraction.erasures.append(Erasure(unique, at, message_id, request.get("requestId"), requested, excluded))
 
 
 def extract_changes(

@@ -12,10 +12,45 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pinsync.events import DataflowRun, Destination, ExclusionReason, IdentityCounts, MessageCounts
-from pinsync.sync.membership import Change, Operation
+from pinsync.events import (
+    DataflowRun,
+    Destination,
+    ErasedIdentities,
+    ExclusionReason,
+    IdentityCounts,
+    MessageCounts,
+    PrivacyRequest,
+)
+from pinsync.sync.membership import Change, Erasure, Operation
 
 _NOT_IN_THE_RATE = frozenset({ExclusionReason.UNMAPPED_NAMESPACE, ExclusionReason.CONSENT_DENIED})
+
+
+@dataclass
+class ErasureTally:
+    """What one privacy request did in this invocation: per customer list, the identifiers it removed."""
+
+    erasure: Erasure
+    records: set[str] = field(default_factory=set)
+    removals: set[tuple[str, str]] = field(default_factory=set)  # (audience id, record)
+
+    def removed(self, audience_id: str, record: str) -> None:
+        self.records.add(record)
+        self.removals.add((audience_id, record))
+
+    def to_event(self, destination: Destination) -> PrivacyRequest:
+        """The ``Privacy Request`` event: counts only."""
+        erasure = self.erasure
+        return PrivacyRequest(
+            destination=destination,
+            request_id=erasure.request_id,
+            requested_at=erasure.at,
+            identities=ErasedIdentities(
+                requested=erasure.requested, excluded=erasure.excluded, removed=len(self.records)
+            ),
+            removals=len(self.removals),
+            customer_lists=len({audience_id for audience_id, _ in self.removals}),
+        )
 
 
 @dataclass
@@ -31,6 +66,7 @@ class RunOutcome:
     failed: Counter[str] = field(default_factory=Counter)
     rejected_messages: Counter[str] = field(default_factory=Counter)
     customer_lists_created: int = 0
+    erasures: dict[str, ErasureTally] = field(default_factory=dict)  # message id → its privacy request's tally
     _failed_message_ids: set[str] = field(default_factory=set)
 
     def sent(self, changes: Iterable[Change]) -> None:
@@ -102,6 +138,10 @@ class RunOutcome:
             excluded_share=round(self.excluded_share(), 6),
             customer_lists_created=self.customer_lists_created,
         )
+
+    def completed_erasures(self) -> list[ErasureTally]:
+        """The privacy requests carried out in full (their messages are acknowledged)."""
+        return [tally for message_id, tally in self.erasures.items() if message_id not in self._failed_message_ids]
 
 
 def _count(counter: Counter[str], reason: str, amount: int) -> None:

@@ -1,4 +1,5 @@
-"""The per-invocation report: metrics and one ``Dataflow Run`` event, counts only.
+"""The per-invocation report: metrics, one ``Dataflow Run`` event and a ``Privacy Request`` event per privacy request
+carried out, counts only.
 
 Counts carry the ``service`` dimension; the per-reason counts of excluded and failed identities are separate metrics
 with the dimensions ``service`` and ``Reason`` (a handful of values). Never an audience or account id.
@@ -39,4 +40,8 @@ def publish_run(outcome: RunOutcome, publisher: EventPublisher, destination: Des
     detail = detail_of(run)
     publisher.publish(DetailType.DATAFLOW_RUN, detail)
     logger.info("Dataflow run", extra={"run": detail})
+    for tally in outcome.completed_erasures():
+        request = detail_of(tally.to_event(destination))
+        publisher.publish(DetailType.PRIVACY_REQUEST, request)
+        logger.info("Privacy request carried out", extra={"privacy_request": request})
     return run

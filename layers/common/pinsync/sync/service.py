@@ -33,9 +33,9 @@ from pinsync.core.errors import (
 from pinsync.core.observability import logger
 from pinsync.events import ExclusionReason, FailureReason, RejectionReason, SkipReason, pinterest_exclusion
 from pinsync.sync.consent import ConsentPolicy
-from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.contract import ContractError, parse_message
 from pinsync.sync.identities import IdentityKind
-from pinsync.sync.ledger import LedgerItem, PendingWrites, keys_to_read, plan_changes
+from pinsync.sync.ledger import LedgerItem, PendingWrites, erasure_exits, keys_to_read, plan_changes
 from pinsync.sync.membership import (
     ActivationRule,
     Change,
@@ -44,8 +44,9 @@ from pinsync.sync.membership import (
     Operation,
     change_budget,
     extract_changes,
+    extract_erasure,
 )
-from pinsync.sync.outcome import RunOutcome
+from pinsync.sync.outcome import ErasureTally, RunOutcome
 from pinsync.sync.planning import AudienceMapping, MappingState, Request, plan, requests_for_list
 from pinsync.sync.ports import MappingStore, MembershipLedger, PinterestAds
 
@@ -132,6 +133,10 @@ class AudienceSync:
         extraction = self._extract(messages, outcome)
         if extraction.denied:
             extraction.removals_of_denied(self._listed_audiences())
+        if extraction.erasures:
+            extraction.removals_of_erased(self._listed_audiences())
+            for erasure in extraction.erasures:
+                outcome.erasures[erasure.message_id] = ErasureTally(erasure)
         for reason, count in extraction.excluded.items():
             outcome.excluded[reason] += count
         by_audience: dict[str, list[Change]] = {}
@@ -187,8 +192,15 @@ class AudienceSync:
         self, run: _AudienceRun, changes: list[Change], mapping: AudienceMapping | None, outcome: RunOutcome
     ) -> None:
         items: dict[str, LedgerItem] = {}
+        erased = self._erased(changes, outcome)
+        implied: list[Change] = []  # the exits erasures imply: each rides on its erasure's removal of the record
         if self._ledger is not None:
             asked: set[str] = set()
+            if erased:  # the records' owners first: the profiles an erasure exits
+                asked |= erased.keys()
+                items |= self._ledger.read(run.audience_id, erased.keys())
+                implied = erasure_exits(self._erasure_removals(changes, outcome), items)
+                changes = [*changes, *implied]
             for _ in range(LEDGER_READ_ROUNDS):  # records and profiles, then their owners and links, then theirs
                 wanted = keys_to_read(changes, items) - asked
                 if not wanted:
@@ -196,8 +208,9 @@ class AudienceSync:
                 asked |= wanted
                 items |= self._ledger.read(run.audience_id, wanted)
         decided = plan_changes(changes, items)
-        if decided.folded:
-            outcome.skipped[SkipReason.COALESCED] += decided.folded
+        folded = max(decided.folded - len(implied), 0)  # not duplicates anyone sent
+        if folded:
+            outcome.skipped[SkipReason.COALESCED] += folded
         outcome.exclude(decided.stale, ExclusionReason.STALE)
         outcome.skip(decided.unchanged, SkipReason.UNCHANGED)
         run.writes = PendingWrites(items, decided)
@@ -208,6 +221,37 @@ class AudienceSync:
         elif mapping is not None and mapping.state is MappingState.LIST_CREATED and mapping.customer_list_id:
             self._ensure_audience(run.audience_id, mapping.customer_list_id, mapping)
         self._write(run.writes.rest())  # newer times of unchanged records, and profile states not written yet
+        if erased:
+            self._tally_erasures(run.audience_id, [*decided.apply, *decided.unchanged], outcome)
+            accepted = self._erased(changes, outcome, failed=outcome.failed_message_ids_set())
+            if accepted:  # the erasures whose changes all went through so far: forget them
+                self._write(run.writes.forget(accepted))
+
+    @staticmethod
+    def _erasure_removals(changes: Sequence[Change], outcome: RunOutcome) -> list[Change]:
+        erasures = outcome.erasures.keys()
+        return [c for c in changes if c.profile_key is None and not c.message_ids.isdisjoint(erasures)]
+
+    def _erased(
+        self, changes: Sequence[Change], outcome: RunOutcome, *, failed: frozenset[str] = frozenset()
+    ) -> dict[str, datetime]:
+        """The records this audience's erasures forget (those of messages not ``failed``), with the latest erasure
+        time of each. An erasure that failed somewhere is retried whole, so it forgets on a later delivery."""
+        if not outcome.erasures:
+            return {}
+        erased: dict[str, datetime] = {}
+        for change in self._erasure_removals(changes, outcome):
+            if change.message_ids.isdisjoint(failed):
+                erased[change.record] = max(erased.get(change.record, change.qualified_at), change.qualified_at)
+        return erased
+
+    @staticmethod
+    def _tally_erasures(audience_id: str, done: Sequence[Change], outcome: RunOutcome) -> None:
+        """Count, per privacy request, the identifiers it removed (or found out already) and the lists it covered."""
+        for change in done:
+            if change.operation is Operation.REMOVE:
+                for message_id in change.message_ids & outcome.erasures.keys():
+                    outcome.erasures[message_id].removed(audience_id, change.record)
 
     def _acquire(self, audience_id: str, *, wait: bool) -> bool:
         """Take the audience's writer lease. While the holder works, poll with backoff; while it settles (it is done
@@ -294,7 +338,17 @@ class AudienceSync:
             changes_before, excluded_before = len(extraction.changes), extraction.excluded.copy()
             denied_before = len(extraction.denied)
             try:
-                profiles = parse_body(message.body)
+                parsed = parse_message(message.body)
+                if isinstance(parsed, dict):
+                    extract_erasure(
+                        parsed,
+                        message_id=message.message_id,
+                        fallback_time=message.sent_at,
+                        namespaces=self._options.namespaces,
+                        extraction=extraction,
+                    )
+                    continue
+                profiles = parsed
                 budget = change_budget(len(message.body))
                 for profile in profiles:
                     budget -= extract_changes(
