@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pinsync_cli import audiences, reconcile, redrive, send, status
+from pinsync_cli import audiences, forget, reconcile, redrive, send, status
 from pinsync_cli.stack import EXIT_AWS, CliError, aws_error
 
 EXIT_INTERRUPTED = 130
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.register(commands)
     redrive.register(commands)
     reconcile.register(commands)
+    forget.register(commands)
     _register_connect(commands)
     _register_local(commands)
     return parser
