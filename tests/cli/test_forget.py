@@ -81,7 +81,7 @@ def test_forget_removes_every_linked_identifier_from_every_list_and_an_older_add
     assert members(stack) == {"pinsync local vip": {joe}, "pinsync local all": set()}
     # The dry run now finds nothing of hers in any list
     again = run_cli("forget", "--gaid", GAID, "--dry-run")
-    assert "1 identifiers to remove, 0 in it per the ledger" in again.out
+    assert again.out.count("0 in it per the ledger") == 2
 
 
 def test_identities_from_a_file_lines_and_csv_rows(stack, run_cli, tmp_path: Path):

@@ -20,6 +20,7 @@ The number of examples is bounded so that it runs in ``make test`` (derandomised
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -91,6 +92,22 @@ class Event:
         )
 
 
+@dataclass(frozen=True)
+class Erase:
+    """A privacy request to forget one email (``pinsync forget``), as of 10:00 + ``minute``."""
+
+    email: str
+    minute: int  # distinct from the events' minutes
+
+    @property
+    def at(self) -> datetime:
+        return datetime(2026, 11, 28, 10, 0, tzinfo=UTC) + timedelta(minutes=self.minute)
+
+    def body(self) -> str:
+        request = {"type": "erase", "requestedAt": self.at.isoformat(), "identityMap": {"Email": [{"id": self.email}]}}
+        return json.dumps({"privacyRequest": request})
+
+
 def emails_of(profile_number: int) -> list[str]:
     own = [f"p{profile_number}.{index}@example.com" for index in range(3)]
     return own + (["family@example.com"] if profile_number < 2 else [])  # profiles 0 and 1 share one
@@ -108,26 +125,37 @@ def histories(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-def truth(events: list[Event]) -> dict[str, set[str]]:
-    """Per audience, the identifiers (hashed) the history leaves in it."""
+def truth(events: list[Event], erasure: Erase | None = None) -> dict[str, set[str]]:
+    """Per audience, the identifiers (hashed) the history leaves in it. An erasure of an email at T is, in every
+    audience, its removal at T and an exit at T of every profile that ever added it there."""
     ever_added: dict[tuple[str, int], set[str]] = {}
     for event in events:
         if not event.exited:
             ever_added.setdefault((event.audience, event.profile), set()).update(event.emails)
-    latest: dict[tuple[str, str], Event] = {}
+    latest: dict[tuple[str, str], tuple[datetime, bool]] = {}  # (audience, email) → (time, in)
+
+    def concern(audience: str, emails: set[str], at: datetime, member: bool) -> None:
+        for email in emails:
+            key = (audience, email)
+            if key not in latest or latest[key][0] < at:
+                latest[key] = (at, member)
+
     for event in events:
         concerned = set(event.emails)
         if event.exited:
             concerned |= ever_added.get((event.audience, event.profile), set())
-        for email in concerned:
-            key = (event.audience, email)
-            if key not in latest or latest[key].at < event.at:
-                latest[key] = event
-    members: dict[str, set[str]] = {audience: set() for audience in AUDIENCES}
-    for (audience, email), event in latest.items():
-        if not event.exited:
-            members[audience].add(sha256_hex(email))
-    return members
+        concern(event.audience, concerned, event.at, not event.exited)
+    if erasure is not None:
+        for audience in AUDIENCES:
+            concerned = {erasure.email}
+            for (where, _profile), added in ever_added.items():
+                if where == audience and erasure.email in added:
+                    concerned |= added
+            concern(audience, concerned, erasure.at, False)
+    return {
+        audience: {sha256_hex(email) for (where, email), (_, member) in latest.items() if where == audience and member}
+        for audience in AUDIENCES
+    }
 
 
 # -- the queue and the invocations --------------------------------------------------------------------------------
@@ -288,6 +316,45 @@ def test_membership_ends_equal_to_the_model(world: World, events: list[Event], d
 
     assert run.dead_letters == [], "a message reached the dead-letter queue under a bounded number of faults"
     expected = truth(events)
+    for audience in AUDIENCES:
+        assert run.members(audience) == expected[audience], f"audience {audience}"
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    derandomize="PINSYNC_MODEL_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(histories(), st.data())
+def test_an_erasure_ends_equal_to_the_model_whatever_is_redelivered_after_it(
+    world: World, events: list[Event], data: st.DataObject
+) -> None:
+    """Issue 13: after a history, a privacy request for one email (at a time anywhere in the history), delivered at
+    once with redeliveries of older messages (adds the erasure must win against, exits, in any order, concurrently,
+    with Pinterest failures): the lists end as the model says."""
+    used = {event.minute for event in events}
+    erasure = Erase(
+        data.draw(st.sampled_from([email for number in range(3) for email in emails_of(number)]), label="erased"),
+        data.draw(st.integers(0, 600).filter(lambda minute: minute not in used), label="erasure minute"),
+    )
+    run = Run(
+        world,
+        choose=lambda n: data.draw(st.integers(0, n - 1), label="next"),
+        faults=data.draw(
+            st.dictionaries(st.integers(0, 15), st.sampled_from(PINTEREST_FAULTS), max_size=MAX_FAULTS),
+            label="faults",
+        ),
+    )
+    deliveries = [Delivery(f"m{index}", event.body()) for index, event in enumerate(events)]
+    run.drain(data.draw(st.permutations(deliveries), label="arrival order"), data)
+    redelivered = data.draw(st.lists(st.sampled_from(deliveries), max_size=4), label="redelivered after")
+    queue = [Delivery("erase", erasure.body()), *(Delivery(d.message_id, d.body) for d in redelivered)]
+
+    run.drain(data.draw(st.permutations(queue), label="erasure order"), data)
+
+    assert run.dead_letters == [], "a message reached the dead-letter queue under a bounded number of faults"
+    expected = truth(events, erasure)
     for audience in AUDIENCES:
         assert run.members(audience) == expected[audience], f"audience {audience}"
 

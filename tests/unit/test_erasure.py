@@ -100,7 +100,12 @@ def entry(member: bool, at: datetime) -> Entry:
 
 def test_an_erasure_exits_every_profile_the_ledger_links_to_the_record():
     removal = Change("a", "r1", Operation.REMOVE, T, 0, frozenset({"m"}))
-    items = {"r1": LedgerItem("r1", owners=frozenset({"p1", "p2", "r1"}))}  # r1 keys a profile too
+    items = {
+        "r1": LedgerItem("r1", links=frozenset({"r1", "r7"}), owners=frozenset({"p1", "p2", "p3", "r1"})),
+        "p1": LedgerItem("p1", links=frozenset({"r1"})),
+        "p2": LedgerItem("p2", links=frozenset({"r1", "r2"})),
+        "p3": LedgerItem("p3", {"r1": entry(False, EPOCH)}),  # it only removed r1 once: it does not link it
+    }  # r1 keys a profile of its own too (an email-keyed profile)
     assert [c.profile_key for c in erasure_exits([removal], items)] == ["p1", "p2", "r1"]
     assert erasure_exits([removal], {}) == []
 

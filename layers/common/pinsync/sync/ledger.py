@@ -190,29 +190,33 @@ def plan_changes(
     return plan
 
 
+def linking_profiles(record: str, items: Mapping[str, LedgerItem]) -> list[str]:
+    """The profiles the ledger links to ``record``: the owners its index names whose item (read) links it. Every
+    profile that added a record is among its owners (:meth:`PendingWrites.owners`); a shared profile links nothing."""
+    index = items.get(record)
+    owners = index.owners if index is not None else ()
+    return sorted(owner for owner in owners if owner in items and record in items[owner].links)
+
+
 def erasure_exits(removals: Iterable[Change], items: Mapping[str, LedgerItem]) -> list[Change]:
     """The exits an erasure's ``removals`` (profile-less REMOVEs of the records to forget) imply: one per profile the
-    ledger links to each record (its index's owners), at the erasure's time. ``items`` must hold the records' index
-    items; :func:`keys_to_read` then asks for the profiles and their links."""
-    exits: list[Change] = []
-    for removal in removals:
-        index = items.get(removal.record)
-        # the record itself among them when it keys a profile (an email-keyed profile's links go too)
-        exits.extend(removal._replace(profile_key=owner) for owner in sorted(index.owners if index else ()))
-    return exits
+    ledger links to each record, at the erasure's time (the record itself among them when it keys a profile).
+    ``items`` must hold the records' index items and their owners; :func:`keys_to_read` then asks for the rest."""
+    return [
+        removal._replace(profile_key=profile)
+        for removal in removals
+        for profile in linking_profiles(removal.record, items)
+    ]
 
 
 def erasure_scope(records: Iterable[str], items: Mapping[str, LedgerItem]) -> set[str]:
-    """The records an erasure of ``records`` removes from an audience: them, and every record the profiles the ledger
-    links to them ever added (``pinsync forget --dry-run``; the sync use case gets the same from :func:`plan_changes`
-    over :func:`erasure_exits`). ``items`` must hold the records' index items and their owners' profile items."""
+    """The records an erasure of ``records`` removes from an audience: them, and every record of every profile the
+    ledger links to them (``pinsync forget --dry-run``; the sync use case gets the same from :func:`plan_changes`
+    over :func:`erasure_exits`). ``items`` must hold the records' index items and their owners' items."""
     scope = set(records)
-    for record in list(scope):
-        index = items.get(record)
-        for owner in index.owners if index is not None else ():
-            profile = items.get(owner)
-            if profile is not None and not profile.shared:
-                scope |= profile.links
+    for record in records:
+        for profile in linking_profiles(record, items):
+            scope |= items[profile].links
     return scope
 
 
@@ -221,16 +225,14 @@ def tombstones(erased: Mapping[str, datetime], items: Mapping[str, LedgerItem]) 
     docstring). ``erased`` maps each record to forget to the erasure's time; ``items`` is the audience's ledger as
     now written (every item :func:`erasure_exits` and :func:`keys_to_read` asked for).
 
-    A profile that holds a member, or anything newer than the erasure (it qualified again after it), is live: it is
-    kept, as are its records. A record whose state is newer than the erasure is kept too. Other profiles linking a
-    forgotten record keep their own items; the record's index then still names them."""
+    A profile that qualified again after the erasure (an entry or exit of its own newer than it), or whose own entry
+    still makes a record a member, is live: it is kept. So is the state of a record that is newer than the erasure
+    or still in; an index drops only the profiles forgotten. Other profiles linking a forgotten record keep their
+    own items, and the record's index still names them."""
     profiles: dict[str, datetime] = {}
     for record, at in erased.items():
-        index = items.get(record)
-        for owner in index.owners if index is not None else ():
-            profile = items.get(owner)
-            if profile is not None and not profile.shared and profiles.get(owner, at) <= at:
-                profiles[owner] = at
+        for key in linking_profiles(record, items):
+            profiles[key] = max(profiles.get(key, at), at)
     gone = {key: at for key, at in profiles.items() if not _live(items[key], at, items)}
     forgotten = dict(erased)
     for key, at in gone.items():
@@ -239,26 +241,27 @@ def tombstones(erased: Mapping[str, datetime], items: Mapping[str, LedgerItem]) 
             forgotten[record] = max(forgotten.get(record, at), at)
     written: dict[str, LedgerItem] = {}
     for record, at in forgotten.items():
+        item = items.get(record) or LedgerItem(record)
+        owners = item.owners - gone.keys() - {record}  # the record's own item is always read: no need to name it
         state = state_of(record, items)
-        if state is not None and (state.qualified_at > at or state.member or state.uncertain):
-            continue  # newer than the erasure, or not removed: not the erasure's to forget
-        index = items.get(record)
-        owners = (index.owners if index is not None else frozenset()) - gone.keys()
-        written[record] = LedgerItem(record, entries={record: Entry(False, at)}, owners=owners)
+        if state is None or not (state.qualified_at > at or state.member or state.uncertain):
+            written[record] = LedgerItem(record, entries={record: Entry(False, at)}, owners=owners)
+        elif owners != item.owners:  # kept: newer than the erasure, or still in through someone else
+            written[record] = replace(item, owners=owners)
     for key, at in gone.items():
-        item = written.get(key) or LedgerItem(key, owners=items[key].owners - gone.keys())
-        exited_at = max(at, items[key].exited_at or at)
-        written[key] = replace(item, exited_at=exited_at)
+        kept = written.get(key) or LedgerItem(key, owners=items[key].owners - gone.keys())
+        written[key] = replace(kept, exited_at=max(at, items[key].exited_at or at))
     return list(written.values())
 
 
 def _live(profile: LedgerItem, at: datetime, items: Mapping[str, LedgerItem]) -> bool:
-    """Whether a profile is still in use after an erasure at ``at``: one of its records is in, uncertain or newer."""
+    """Whether a profile is still in use after an erasure at ``at`` (see :func:`tombstones`)."""
     if profile.exited_at is not None and profile.exited_at > at:
         return True
-    for record in profile.entries:
-        state = state_of(record, items)
-        if state is not None and (state.member or state.uncertain or state.qualified_at > at):
+    for record, entry in profile.entries.items():
+        if entry.qualified_at > at:
+            return True
+        if (entry.member or entry.uncertain) and state_of(record, items) == entry:
             return True
     return False
 
@@ -318,20 +321,27 @@ class PendingWrites:
             self._set_entry(self._plan.homes[record], record, entry)
         for profile_key, exited_at in self._plan.exits.items():
             self._update(profile_key, exited_at=exited_at)
+        self._new_links: list[tuple[str, str]] = []  # (record, profile) the profile links from this run on
         for profile_key, links in self._plan.links.items():
+            stored = self._items.get(profile_key)
+            self._new_links.extend(
+                (record, profile_key) for record in links - (stored.links if stored else frozenset())
+            )
             self._update(profile_key, links=links)
         for profile_key in self._plan.newly_shared:
             self._update(profile_key, shared=True, links=frozenset())
 
     def owners(self, changes: Iterable[Change]) -> list[LedgerItem]:
         """Index items to write *before* sending ``changes``: each record's index must name every profile that may
-        hold an entry for it, or a later change from another profile would not see that entry. An owner without an
-        entry (the send failed) costs nothing but a read."""
+        hold an entry for it, or a later change from another profile would not see that entry, and every profile
+        that links it (a stale add links too), or an erasure of the record would not find that profile. An owner
+        without an entry (the send failed) costs nothing but a read."""
         taken: dict[str, LedgerItem] = {}
         homes = self._plan.homes
-        for change in changes:
-            record = change.record
-            home = homes.get(record, record)
+        wanted = [(change.record, homes.get(change.record, change.record)) for change in changes]
+        wanted += self._new_links  # every profile linking a record is an owner too: an erasure finds it there
+        self._new_links = []
+        for record, home in wanted:
             index = self._items.get(record)
             if index is None or home not in index.owners:
                 self._update(record, owners=(index.owners if index is not None else frozenset()) | {home})

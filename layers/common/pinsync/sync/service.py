@@ -196,9 +196,12 @@ class AudienceSync:
         implied: list[Change] = []  # the exits erasures imply: each rides on its erasure's removal of the record
         if self._ledger is not None:
             asked: set[str] = set()
-            if erased:  # the records' owners first: the profiles an erasure exits
+            if erased:  # the records and their owners first: the profiles linking them are exited
                 asked |= erased.keys()
                 items |= self._ledger.read(run.audience_id, erased.keys())
+                owners = {owner for record in erased if record in items for owner in items[record].owners} - asked
+                asked |= owners
+                items |= self._ledger.read(run.audience_id, owners)
                 implied = erasure_exits(self._erasure_removals(changes, outcome), items)
                 changes = [*changes, *implied]
             for _ in range(LEDGER_READ_ROUNDS):  # records and profiles, then their owners and links, then theirs
