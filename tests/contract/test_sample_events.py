@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pinsync.events import Destination, detail_of
 from pinsync.rotation.invocation import ExpiryCheckEvent, RotationEvent, parse_event
-from pinsync.sync.contract import ContractError, Profile, parse_body
+from pinsync.sync.contract import ContractError, Profile, parse_body, parse_message
 from pinsync.sync.identities import DEFAULT_NAMESPACES, parse_namespace_map
-from pinsync.sync.membership import ActivationRule, Extraction, extract_changes
+from pinsync.sync.membership import ActivationRule, Extraction, extract_changes, extract_erasure
 from pinsync.sync.outcome import RunOutcome
 from pinsync.sync.runtime import inbound_messages
 
@@ -28,6 +29,25 @@ def test_sample_profiles_follow_the_contract_except_the_deliberately_broken_one(
             parse_body(path.read_text())
     else:
         assert parse_body(path.read_text())
+
+
+def test_the_sample_privacy_request_is_the_documented_one_and_parses():
+    sample = (EVENTS / "privacy-request.json").read_text()
+    doc = (REPO / "docs" / "message-contract.md").read_text()
+    start = doc.index("```json", doc.index("## Privacy requests")) + len("```json")
+    assert json.loads(doc[start : doc.index("```", start)]) == json.loads(sample)
+    request = parse_message(sample)
+    assert isinstance(request, dict) and request["requestId"] == "DSR-2026-0042"
+    extraction = Extraction()
+    extract_erasure(
+        request,
+        message_id="m1",
+        fallback_time=EPOCH + timedelta(days=4),
+        namespaces=parse_namespace_map(DEFAULT_NAMESPACES),
+        extraction=extraction,
+    )
+    [erasure] = extraction.erasures
+    assert (len(erasure.records), erasure.excluded) == (2, 0)
 
 
 def test_sample_sqs_event_carries_contract_messages():
