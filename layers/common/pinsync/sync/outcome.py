@@ -68,6 +68,7 @@ class RunOutcome:
     customer_lists_created: int = 0
     erasures: dict[str, ErasureTally] = field(default_factory=dict)  # message id → its privacy request's tally
     _failed_message_ids: set[str] = field(default_factory=set)
+    _rejected_message_ids: set[str] = field(default_factory=set)
 
     def sent(self, changes: Iterable[Change]) -> None:
         for change in changes:
@@ -90,6 +91,7 @@ class RunOutcome:
     def reject_message(self, message_id: str, reason: str) -> None:
         self.rejected_messages[reason] += 1
         self._failed_message_ids.add(message_id)
+        self._rejected_message_ids.add(message_id)
 
     def failed_message_ids_set(self) -> frozenset[str]:
         return frozenset(self._failed_message_ids)
@@ -97,6 +99,11 @@ class RunOutcome:
     def failed_message_ids(self, message_order: Sequence[str]) -> list[str]:
         """Messages to report as batch item failures, in the order they arrived."""
         return [message_id for message_id in message_order if message_id in self._failed_message_ids]
+
+    def transiently_failed_message_ids(self) -> frozenset[str]:
+        """Reported messages that may succeed later (retried with a backoff), i.e. not rejected: a rejected message
+        can never succeed, and is left to the queue's own timeout so it reaches the dead-letter queue quickly."""
+        return frozenset(self._failed_message_ids - self._rejected_message_ids)
 
     @property
     def activated(self) -> int:

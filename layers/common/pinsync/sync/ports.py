@@ -82,3 +82,20 @@ class MembershipLedger(Protocol):
     def write(self, audience_id: str, items: Sequence[LedgerItem]) -> None:
         """Put these items whole (the caller holds the audience's writer lease)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class VisibilityChange:
+    """Hide one received message (``receipt_handle``, never logged) for ``seconds`` from now."""
+
+    receipt_handle: str
+    seconds: int
+
+
+class MessageVisibility(Protocol):
+    """Delays the next delivery of messages this invocation received (SQS visibility timeout)."""
+
+    def change(self, changes: Sequence[VisibilityChange]) -> int:
+        """Apply what it can; return how many changes were not applied. Never raises: a message whose visibility
+        was not changed simply comes back after the queue's own visibility timeout."""
+        ...

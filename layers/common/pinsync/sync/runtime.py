@@ -7,9 +7,10 @@ pieces (deadline, owner, activations in force) are built per batch.
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,16 +24,22 @@ from pinsync.adapters.dynamo_mappings import DynamoMappingStore
 from pinsync.adapters.eventbridge import EventBridgePublisher
 from pinsync.adapters.pinterest_ads import PinterestClient
 from pinsync.adapters.secretsmanager_token import SecretsManagerTokenSource
+from pinsync.adapters.sqs_visibility import SqsMessageVisibility
 from pinsync.core.deadline import Deadline
 from pinsync.core.observability import EMF_METRICS, MetricsSink, logger, quiet_sdk_loggers
 from pinsync.core.ports import EventPublisher
 from pinsync.events import Destination
-from pinsync.sync.ports import MembershipLedger
+from pinsync.sync.ports import MembershipLedger, MessageVisibility, VisibilityChange
 from pinsync.sync.report import publish_run, record_metrics
+from pinsync.sync.retry_schedule import RetryPolicy
 from pinsync.sync.service import AudienceSync, InboundMessage, SyncOptions
 from pinsync.sync.settings import SyncSettings
 
 UNVALIDATED = Config(parameter_validation=False)
+# The retry backoff's calls come after the batch is done, inside the deadline's reserve: fail fast, never retry long.
+QUICK = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"})
+# Time the invocation must still have to change visibilities (a few calls of well under a second each).
+BACKOFF_SECONDS_NEEDED = 3.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class SyncClients:
     events: Any
     secretsmanager: Any
     session: requests.Session
+    sqs: Any = None  # the audience queue's client (retry backoff); None: failed messages keep the queue's timeout
 
     @classmethod
     def create(cls, session: boto3.Session | None = None, *, endpoint_url: str | None = None) -> SyncClients:
@@ -54,6 +62,7 @@ class SyncClients:
             events=session.client("events", endpoint_url=endpoint_url),
             secretsmanager=session.client("secretsmanager", endpoint_url=endpoint_url),
             session=requests.Session(),
+            sqs=session.client("sqs", endpoint_url=endpoint_url, config=QUICK),
         )
 
 
@@ -69,6 +78,9 @@ class SyncRuntime:
     metrics: MetricsSink
     sleep: Callable[[float], None]
     clock: Callable[[], datetime]
+    retry_policy: RetryPolicy
+    visibility: MessageVisibility | None = None  # None: no backoff, failed messages keep the queue's timeout
+    rng: random.Random = field(default_factory=random.Random)
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Process one SQS batch; return the partial batch response."""
@@ -107,7 +119,31 @@ class SyncRuntime:
             Destination(name=self.settings.destination_name, ad_account_id=self.settings.ad_account_id),
         )
         failed = outcome.failed_message_ids([message.message_id for message in messages])
+        if self.visibility is not None:
+            self._back_off(event, outcome.transiently_failed_message_ids(), deadline)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+    def _back_off(self, event: dict[str, Any], retried: Collection[str], deadline: Deadline) -> None:
+        """Hide the messages that failed transiently for their backoff. Rejected messages keep the queue's timeout:
+        they can never succeed, and reach the dead-letter queue after maxReceiveCount quick deliveries."""
+        if retried and deadline.remaining_seconds() < BACKOFF_SECONDS_NEEDED:
+            logger.warning("No time left to delay the retry of messages: they keep the queue's visibility timeout")
+            return
+        try:
+            changes = backoff_changes(event, retried, self.retry_policy, self.rng)
+            unchanged = self.visibility.change(changes) if changes and self.visibility is not None else 0
+        except Exception as error:  # never fail a processed batch over its retry timing
+            logger.warning("Could not delay the retry of messages", extra={"error": type(error).__name__})
+            return
+        if not changes:
+            return
+        logger.info(
+            "Retries delayed",
+            extra={
+                "messages": len(changes) - unchanged,
+                "longest_delay_seconds": max(change.seconds for change in changes),
+            },
+        )
 
 
 def inbound_messages(event: dict[str, Any], now: datetime) -> list[InboundMessage]:
@@ -119,6 +155,28 @@ def inbound_messages(event: dict[str, Any], now: datetime) -> list[InboundMessag
     return messages
 
 
+def backoff_changes(
+    event: dict[str, Any], retried: Collection[str], policy: RetryPolicy, rng: random.Random
+) -> list[VisibilityChange]:
+    """The visibility of each record of ``event`` whose message is in ``retried``, from its receive count (a record
+    without one counts as a first delivery)."""
+    changes = []
+    for record in SQSEvent(event).records:
+        if record.message_id not in retried or not record.receipt_handle:
+            continue
+        seconds = policy.visibility(_receive_count(record.attributes.get("ApproximateReceiveCount")), rng)
+        if seconds is not None:
+            changes.append(VisibilityChange(receipt_handle=record.receipt_handle, seconds=seconds))
+    return changes
+
+
+def _receive_count(value: object) -> int:
+    try:
+        return max(1, int(str(value)))
+    except ValueError:
+        return 1
+
+
 def build_runtime(
     settings: SyncSettings,
     clients: SyncClients,
@@ -127,9 +185,15 @@ def build_runtime(
     metrics: MetricsSink = EMF_METRICS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    rng: random.Random | None = None,
 ) -> SyncRuntime:
-    """The sync function's parts. ``ledger`` replaces the DynamoDB ledger (benchmarks measure without it)."""
+    """The sync function's parts. ``ledger`` replaces the DynamoDB ledger (benchmarks measure without it); ``rng``
+    draws the retry backoffs' jitter."""
     quiet_sdk_loggers()
+    visibility = None
+    if settings.audience_queue_url and clients.sqs is not None:
+        visibility = SqsMessageVisibility(clients.sqs, settings.audience_queue_url)
+        warn_if_horizon_not_covered(settings)
     options = SyncOptions(
         activation=settings.activation,
         namespaces=settings.namespaces,
@@ -155,4 +219,27 @@ def build_runtime(
         metrics=metrics,
         sleep=sleep,
         clock=clock,
+        retry_policy=settings.retry_policy,
+        visibility=visibility,
+        rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+    )
+
+
+def warn_if_horizon_not_covered(settings: SyncSettings) -> None:
+    """The queue's maxReceiveCount must let the backoff outlast the retry horizon: say so when it does not (the
+    function still works; failures longer than what it covers reach the dead-letter queue)."""
+    horizon = settings.retry_horizon_hours * 3600
+    if settings.retry_policy.covers(horizon):
+        return
+    schedule = settings.retry_policy.schedule
+    logger.warning(
+        "MaxReceiveCount is too small for RetryHorizonHours: longer failures reach the dead-letter queue",
+        extra={
+            "max_receive_count": settings.max_receive_count,
+            "retry_horizon_hours": settings.retry_horizon_hours,
+            "covered_hours": round(schedule.guaranteed_span(settings.max_receive_count) / 3600, 2),
+            "receives_needed": schedule.receives_needed(horizon)
+            if schedule.base_seconds and schedule.cap_seconds
+            else None,
+        },
     )

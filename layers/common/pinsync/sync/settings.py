@@ -10,6 +10,7 @@ from pinsync.core.settings import PinterestAccess
 from pinsync.sync.consent import ConsentPolicy
 from pinsync.sync.identities import DEFAULT_NAMESPACES, IdentityKind, NamespaceMapError, parse_namespace_map
 from pinsync.sync.membership import ActivationRule
+from pinsync.sync.retry_schedule import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy, RetrySchedule
 
 
 class PinterestSettings(PinterestAccess):
@@ -32,6 +33,15 @@ class SyncSettings(PinterestSettings):
     profile_key_namespaces: str = Field(default="ECID,Email,Email_LC_SHA256,GAID,IDFA", min_length=1)
     ledger_retention_days: int = Field(default=90, ge=1, le=3650)
     consent_policy: ConsentPolicy = ConsentPolicy.OPT_OUT
+    # Retry backoff of failed messages (pinsync.sync.retry_schedule). Without the queue URL, failed messages come
+    # back after the queue's visibility timeout. max_receive_count is the queue's redrive maxReceiveCount, and
+    # retry_horizon_hours what it must cover (checked at a cold start); template.yaml sets the three from the stack,
+    # and leaves the base and cap at these defaults (the local stack and the tests make them tiny).
+    audience_queue_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    retry_horizon_hours: float = Field(default=24, gt=0, le=36)
+    max_receive_count: int = Field(default=20, ge=1, le=30)
+    retry_base_seconds: int = Field(default=60, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
+    retry_cap_seconds: int = Field(default=4 * 3600, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
 
     @cached_property
     def profile_namespaces(self) -> tuple[str, ...]:
@@ -49,6 +59,10 @@ class SyncSettings(PinterestSettings):
     @cached_property
     def activation(self) -> ActivationRule:
         return ActivationRule.parse(self.activated_audiences)
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(RetrySchedule(self.retry_base_seconds, self.retry_cap_seconds), self.max_receive_count)
 
     @cached_property
     def namespaces(self) -> dict[str, IdentityKind]:
