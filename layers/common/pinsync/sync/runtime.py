@@ -135,7 +135,7 @@ class SyncRuntime:
         except Exception as error:  # never fail a processed batch over its retry timing
             logger.warning("Could not delay the retry of messages", extra={"error": type(error).__name__})
             return
-        if not changes:
+        if len(changes) == unchanged:
             return
         logger.info(
             "Retries delayed",
