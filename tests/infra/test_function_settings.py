@@ -57,6 +57,8 @@ PARAMETER_SETTINGS = {
     "ProfileKeyNamespaces": "profile_key_namespaces",
     "LedgerRetentionDays": "ledger_retention_days",
     "ConsentPolicy": "consent_policy",
+    "MaxReceiveCount": "max_receive_count",
+    "RetryHorizonHours": "retry_horizon_hours",
 }
 REQUIRED = {"AD_ACCOUNT_ID": "1", "TOKEN_SECRET_ID": "secret", "STATE_TABLE_NAME": "table"}
 
@@ -94,6 +96,21 @@ def test_what_a_parameter_admits_the_function_accepts(
             monkeypatch.setenv(name, default)
         monkeypatch.setenv(PARAMETER_SETTINGS[parameter].upper(), value)
         SyncSettings()  # raises if the function would refuse the value
+
+
+@pytest.mark.parametrize(
+    "parameter", ["MaxRecordsPerRequest", "LedgerRetentionDays", "MaxReceiveCount", "RetryHorizonHours"]
+)
+@pytest.mark.parametrize("bound", ["MinValue", "MaxValue"])
+def test_every_number_a_parameter_admits_the_function_accepts(
+    parameter: str, bound: str, sam_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, default in REQUIRED.items():
+        monkeypatch.setenv(name, default)
+    value = sam_template["Parameters"][parameter][bound]
+    monkeypatch.setenv(PARAMETER_SETTINGS[parameter].upper(), str(value))
+
+    assert float(getattr(SyncSettings(), PARAMETER_SETTINGS[parameter])) == float(value)
 
 
 def test_the_sam_local_env_file_sets_only_variables_the_template_declares(sam_template: dict[str, Any]) -> None:

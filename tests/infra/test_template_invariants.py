@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
+from pinsync.sync.retry_schedule import RetrySchedule
+from pinsync.sync.settings import SyncSettings
 
 from tests.infra.sam_translate import REPO_ROOT, translate_template
 
@@ -39,6 +41,9 @@ SYNC_FUNCTION_ENV_VARS = frozenset(
         "PROFILE_KEY_NAMESPACES",
         "LEDGER_RETENTION_DAYS",
         "CONSENT_POLICY",
+        "AUDIENCE_QUEUE_URL",
+        "MAX_RECEIVE_COUNT",
+        "RETRY_HORIZON_HOURS",
     }
 )
 # Set for every function through Globals.
@@ -58,7 +63,8 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "ProfileKeyNamespaces": "ECID,Email,Email_LC_SHA256,GAID,IDFA",
     "LedgerRetentionDays": 90,
     "ConsentPolicy": "OptOut",
-    "MaxReceiveCount": 5,
+    "MaxReceiveCount": 20,
+    "RetryHorizonHours": 24,
     "PinterestApiBaseUrl": "https://api.pinterest.com/v5",
     "EventBusName": "default",
     "LogRetentionInDays": 30,
@@ -125,6 +131,7 @@ REQUIRED_ACTIONS = {
     "events:PutEvents",
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",  # the retry backoff (and its batch call)
     "sqs:GetQueueAttributes",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
@@ -272,6 +279,53 @@ def check_dead_letter_queues(template: Template) -> list[str]:
     return problems
 
 
+def _default(field: str) -> Any:
+    return SyncSettings.model_fields[field].default
+
+
+# The backoff the sync function applies: template.yaml leaves its base and cap at the settings' defaults.
+SCHEDULE = RetrySchedule(_default("retry_base_seconds"), _default("retry_cap_seconds"))
+
+
+def check_retry_horizon(template: Template) -> list[str]:
+    """The audience queue's redrive policy lets the backoff outlast RetryHorizonHours, and its retention outlasts the
+    longest backoff: a message failing transiently is retried for the horizon, then dead-lettered, never expired."""
+    problems = []
+    parameters = template.get("Parameters", {})
+    if "RetryHorizonHours" not in parameters:
+        return ["no RetryHorizonHours parameter"]
+    queue = props(template["Resources"]["AudienceQueue"])
+    receives = queue.get("RedrivePolicy", {}).get("maxReceiveCount", 0)
+    horizon = {"Ref": "RetryHorizonHours"}
+    for bound in ("default", "high"):
+        needed = SCHEDULE.receives_needed(number(template, horizon, bound) * 3600)
+        if number(template, receives, bound) < needed:
+            problems.append(
+                f"AudienceQueue: maxReceiveCount ({bound} {number(template, receives, bound)}) does not cover the"
+                f" {bound} RetryHorizonHours {number(template, horizon, bound)}: {needed} receives needed"
+            )
+    retention = number(template, queue.get("MessageRetentionPeriod", 345600), "low")
+    visibility = number(template, queue.get("VisibilityTimeout", 30), "high")
+    longest = SCHEDULE.longest_time_to_dead_letter(number(template, receives, "high"), visibility)
+    if retention <= longest:
+        problems.append(
+            f"AudienceQueue: retention {retention} s is shorter than the longest retry schedule ({longest} s):"
+            " SQS would delete messages still being retried"
+        )
+    if retention <= number(template, horizon, "high") * 3600:
+        problems.append(f"AudienceQueue: retention {retention} s does not exceed RetryHorizonHours")
+    variables = props(template["Resources"][SYNC_FUNCTION]).get("Environment", {}).get("Variables", {})
+    wiring = {
+        "AUDIENCE_QUEUE_URL": {"Ref": "AudienceQueue"},
+        "MAX_RECEIVE_COUNT": receives,
+        "RETRY_HORIZON_HOURS": horizon,
+    }
+    for name, expected in wiring.items():
+        if variables.get(name) != expected:
+            problems.append(f"{SYNC_FUNCTION}: {name} is {variables.get(name)!r}, not {expected!r}")
+    return problems
+
+
 def check_queue_encryption(template: Template) -> list[str]:
     return [
         f"{queue_id}: not encrypted at rest"
@@ -406,6 +460,7 @@ def check_sync_function_environment(template: Template) -> list[str]:
 ALL_CHECKS: list[Check] = [
     check_sqs_event_sources,
     check_dead_letter_queues,
+    check_retry_horizon,
     check_queue_encryption,
     check_queue_tls_only,
     check_state_table,
@@ -459,6 +514,18 @@ BREAKAGES: list[tuple[str, Callable[[Template], object], Check, str]] = [
      check_dead_letter_queues, "no RedrivePolicy"),
     ("dlq-retention-not-longer", lambda t: _queue(t, "AudienceDeadLetterQueue").update(MessageRetentionPeriod=345600),
      check_dead_letter_queues, "is not longer"),
+    ("receives-below-horizon", lambda t: t["Parameters"]["MaxReceiveCount"].update(Default=5),
+     check_retry_horizon, "does not cover the default RetryHorizonHours 24: 20 receives needed"),
+    ("horizon-beyond-receives", lambda t: t["Parameters"]["RetryHorizonHours"].update(MaxValue=72),
+     check_retry_horizon, "does not cover the high RetryHorizonHours 72"),
+    ("receives-outlast-retention", lambda t: t["Parameters"]["MaxReceiveCount"].update(MaxValue=1000),
+     check_retry_horizon, "shorter than the longest retry schedule"),
+    ("retention-one-day", lambda t: _queue(t).update(MessageRetentionPeriod=86400),
+     check_retry_horizon, "SQS would delete messages still being retried"),
+    ("receive-count-not-passed", lambda t: _sync_function(t)["Environment"]["Variables"].update(MAX_RECEIVE_COUNT=5),
+     check_retry_horizon, "MAX_RECEIVE_COUNT is 5"),
+    ("no-backoff-queue-url", lambda t: _sync_function(t)["Environment"]["Variables"].pop("AUDIENCE_QUEUE_URL"),
+     check_retry_horizon, "AUDIENCE_QUEUE_URL is None"),
     ("queue-unencrypted", lambda t: _queue(t).update(SqsManagedSseEnabled=False),
      check_queue_encryption, "AudienceQueue: not encrypted"),
     ("no-tls-policy", lambda t: t["Resources"].pop("AudienceQueuesTlsOnlyPolicy"),
@@ -490,6 +557,9 @@ BREAKAGES: list[tuple[str, Callable[[Template], object], Check, str]] = [
     ("sam-managed-policy", lambda t: props(t["Resources"]["AudienceSyncFunctionRole"]).update(
         ManagedPolicyArns=["arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"]),
      check_sync_function_iam, "AWSLambdaSQSQueueExecutionRole"),
+    ("no-change-visibility", lambda t: _sync_statement(t, "ConsumeAudienceQueue")["Action"].remove(
+        "sqs:ChangeMessageVisibility"),
+     check_sync_function_iam, "sqs:ChangeMessageVisibility is missing"),
     ("no-secret-read", lambda t: _sync_statement(t, "ReadPinterestToken").update(Action="secretsmanager:ListSecrets"),
      check_sync_function_iam, "secretsmanager:GetSecretValue is missing"),
     ("log-group-not-used", lambda t: _sync_function(t).pop("LoggingConfig"),
@@ -535,6 +605,8 @@ def test_sync_function_variables_point_at_this_stack(sam_template: Template) -> 
     assert variables["IDENTITY_NAMESPACES"] == {"Ref": "IdentityNamespaces"}
     assert variables["PROFILE_KEY_NAMESPACES"] == {"Ref": "ProfileKeyNamespaces"}
     assert variables["LEDGER_RETENTION_DAYS"] == {"Ref": "LedgerRetentionDays"}
+    assert variables["AUDIENCE_QUEUE_URL"] == {"Ref": "AudienceQueue"}  # Ref of a queue is its URL
+    assert variables["MAX_RECEIVE_COUNT"] == _queue(sam_template)["RedrivePolicy"]["maxReceiveCount"]
 
 
 def test_globals_configure_powertools_and_runtime(sam_template: Template) -> None:
@@ -685,3 +757,12 @@ def test_samconfig_supplies_every_parameter_without_default(sam_template: Templa
     required = {name for name, parameter in sam_template["Parameters"].items() if "Default" not in parameter}
 
     assert required <= set(_samconfig_overrides())
+
+
+def test_samconfig_receives_cover_its_retry_horizon(sam_template: Template) -> None:
+    overrides = _samconfig_overrides()
+    parameters = sam_template["Parameters"]
+    receives = int(overrides.get("MaxReceiveCount", parameters["MaxReceiveCount"]["Default"]))
+    horizon = float(overrides.get("RetryHorizonHours", parameters["RetryHorizonHours"]["Default"]))
+
+    assert receives >= SCHEDULE.receives_needed(horizon * 3600)

@@ -55,7 +55,7 @@ from tests.property.interleaving import Interleaved, Scheduler, VirtualClock
 REGION = "us-east-1"
 AUDIENCES = ("A", "B")
 DESTINATION = "model"
-MAX_RECEIVES = 5  # template.yaml's MaxReceiveCount default
+MAX_RECEIVES = 5  # a MaxReceiveCount (template.yaml: 20): any value above MAX_FAULTS is the same here
 MAX_FAULTS = 2
 # a 503 that applied nothing, and a lost answer: applied, then answered 503 (the client cannot tell)
 PINTEREST_FAULTS: list[FaultKind] = ["error", "lost_answer"]

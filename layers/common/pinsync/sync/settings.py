@@ -37,7 +37,8 @@ class SyncSettings(PinterestSettings):
     # back after the queue's visibility timeout. max_receive_count is the queue's redrive maxReceiveCount, and
     # retry_horizon_hours what it must cover (checked at a cold start); template.yaml sets the three from the stack,
     # and leaves the base and cap at these defaults (the local stack and the tests make them tiny).
-    audience_queue_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    # Not validated as a URL: `sam local` passes the queue's logical id; a wrong one only costs the backoff (warned).
+    audience_queue_url: str = ""
     retry_horizon_hours: float = Field(default=24, gt=0, le=36)
     max_receive_count: int = Field(default=20, ge=1, le=30)
     retry_base_seconds: int = Field(default=60, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
