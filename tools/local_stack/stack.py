@@ -24,6 +24,7 @@ from pinsync.core.observability import instrumented
 from pinsync.rotation.runtime import RotationClients
 from pinsync.rotation.runtime import build_runtime as build_rotation_runtime
 from pinsync.rotation.settings import RotationSettings
+from pinsync.sync.retry_schedule import RetrySchedule
 from pinsync.sync.runtime import SyncClients, SyncRuntime, build_runtime
 from pinsync.sync.settings import SyncSettings
 from pinsync.tokens import TokenSecret, expiry_from
@@ -49,7 +50,8 @@ class LocalSettings:
     # Everything, unlike a deployed stack's `none`: locally nothing leaves the machine (the emulator is Pinterest).
     activated_audiences: str = "*"
     max_records_per_request: int = 1000
-    # Short so that failed messages come back (and poison ones reach the DLQ) within seconds locally.
+    # Short so that failed messages come back (and poison ones reach the DLQ) within seconds locally: the retry
+    # backoff of the sync function hides a failed message for this long too, whatever its receive count.
     visibility_timeout: int = 1
     max_receive_count: int = 3
 
@@ -85,7 +87,20 @@ class LocalStack:
             "max_records_per_request": self.settings.max_records_per_request,
             "destination_name": DESTINATION_NAME,
         }
-        return SyncSettings.of(**(values | overrides))
+        return SyncSettings.of(**(values | self.retry_settings() | overrides))
+
+    def retry_settings(self) -> dict[str, Any]:
+        """The retry backoff on the local queue: every delay is the local visibility timeout (seconds, not hours),
+        and the horizon is what the local maxReceiveCount covers, so that the function has nothing to warn about."""
+        seconds = self.settings.visibility_timeout
+        covered = RetrySchedule(seconds, seconds).guaranteed_span(self.settings.max_receive_count)
+        return {
+            "audience_queue_url": self.queue_url,
+            "max_receive_count": self.settings.max_receive_count,
+            "retry_base_seconds": seconds,
+            "retry_cap_seconds": seconds,
+            "retry_horizon_hours": max(covered, 1) / 3600,
+        }
 
     def sync_runtime(
         self, *, sleep: Callable[[float], None] = time.sleep, clients: SyncClients | None = None, **overrides: Any
@@ -131,6 +146,7 @@ class LocalStack:
             "ACTIVATED_AUDIENCES": self.settings.activated_audiences,
             "MAX_RECORDS_PER_REQUEST": str(self.settings.max_records_per_request),
             "DESTINATION_NAME": DESTINATION_NAME,
+            **{name.upper(): str(value) for name, value in self.retry_settings().items()},
             "POWERTOOLS_SERVICE_NAME": "pinsync",
             "POWERTOOLS_METRICS_NAMESPACE": "Pinsync",
             "POWERTOOLS_TRACE_DISABLED": "true",
