@@ -53,6 +53,16 @@ def changes(count: int) -> list[VisibilityChange]:
     return [VisibilityChange(receipt_handle=f"receipt-{index}-handle", seconds=index) for index in range(count)]
 
 
+def test_rejected_messages_are_made_visible_at_once_whatever_their_receive_count():
+    event = {"Records": [record("a", "1"), record("p", "4"), record("q", "20")]}
+
+    changes = backoff_changes(event, {"a"}, POLICY, random.Random(3), rejected={"p", "q"})
+
+    by_handle = {change.receipt_handle: change.seconds for change in changes}
+    assert by_handle["handle-p"] == by_handle["handle-q"] == 0
+    assert 30 <= by_handle["handle-a"] <= 60
+
+
 def test_changes_travel_ten_to_a_call():
     sqs = FakeSqs()
 

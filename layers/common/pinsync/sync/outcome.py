@@ -101,9 +101,12 @@ class RunOutcome:
         return [message_id for message_id in message_order if message_id in self._failed_message_ids]
 
     def transiently_failed_message_ids(self) -> frozenset[str]:
-        """Reported messages that may succeed later (retried with a backoff), i.e. not rejected: a rejected message
-        can never succeed, and is left to the queue's own timeout so it reaches the dead-letter queue quickly."""
+        """Reported messages that may succeed later (retried with a backoff), i.e. not rejected."""
         return frozenset(self._failed_message_ids - self._rejected_message_ids)
+
+    def rejected_message_ids(self) -> frozenset[str]:
+        """Reported messages that can never succeed: back at once, so they reach the dead-letter queue quickly."""
+        return frozenset(self._rejected_message_ids)
 
     @property
     def activated(self) -> int:

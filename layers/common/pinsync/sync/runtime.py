@@ -120,17 +120,19 @@ class SyncRuntime:
         )
         failed = outcome.failed_message_ids([message.message_id for message in messages])
         if self.visibility is not None:
-            self._back_off(event, outcome.transiently_failed_message_ids(), deadline)
+            self._back_off(event, outcome.transiently_failed_message_ids(), outcome.rejected_message_ids(), deadline)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
-    def _back_off(self, event: dict[str, Any], retried: Collection[str], deadline: Deadline) -> None:
-        """Hide the messages that failed transiently for their backoff. Rejected messages keep the queue's timeout:
-        they can never succeed, and reach the dead-letter queue after maxReceiveCount quick deliveries."""
-        if retried and deadline.remaining_seconds() < BACKOFF_SECONDS_NEEDED:
+    def _back_off(
+        self, event: dict[str, Any], retried: Collection[str], rejected: Collection[str], deadline: Deadline
+    ) -> None:
+        """Hide the messages that failed transiently for their backoff; make the rejected ones visible at once: they
+        can never succeed, and reach the dead-letter queue after maxReceiveCount deliveries in a few minutes."""
+        if (retried or rejected) and deadline.remaining_seconds() < BACKOFF_SECONDS_NEEDED:
             logger.warning("No time left to delay the retry of messages: they keep the queue's visibility timeout")
             return
         try:
-            changes = backoff_changes(event, retried, self.retry_policy, self.rng)
+            changes = backoff_changes(event, retried, self.retry_policy, self.rng, rejected=rejected)
             unchanged = self.visibility.change(changes) if changes and self.visibility is not None else 0
         except Exception as error:  # never fail a processed batch over its retry timing
             logger.warning("Could not delay the retry of messages", extra={"error": type(error).__name__})
@@ -156,13 +158,23 @@ def inbound_messages(event: dict[str, Any], now: datetime) -> list[InboundMessag
 
 
 def backoff_changes(
-    event: dict[str, Any], retried: Collection[str], policy: RetryPolicy, rng: random.Random
+    event: dict[str, Any],
+    retried: Collection[str],
+    policy: RetryPolicy,
+    rng: random.Random,
+    *,
+    rejected: Collection[str] = (),
 ) -> list[VisibilityChange]:
     """The visibility of each record of ``event`` whose message is in ``retried``, from its receive count (a record
-    without one counts as a first delivery)."""
+    without one counts as a first delivery), and 0 for those in ``rejected`` (poison: no reason to wait)."""
     changes = []
     for record in SQSEvent(event).records:
-        if record.message_id not in retried or not record.receipt_handle:
+        if not record.receipt_handle:
+            continue
+        if record.message_id in rejected:
+            changes.append(VisibilityChange(receipt_handle=record.receipt_handle, seconds=0))
+            continue
+        if record.message_id not in retried:
             continue
         seconds = policy.visibility(_receive_count(record.attributes.get("ApproximateReceiveCount")), rng)
         if seconds is not None:
