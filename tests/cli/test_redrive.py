@@ -114,3 +114,19 @@ def test_messages_as_large_as_send_makes_them_are_redriven(stack, run_cli):
     assert "moved 10 message(s)" in result.out
     assert depth(stack, stack.dead_letter_queue_url) == 0
     assert sorted(drain(stack)) == sorted(bodies)
+
+
+def test_a_dead_lettered_privacy_request_is_valid_and_moves_back_with_only_valid(stack, run_cli):
+    request = json.dumps({"privacyRequest": {"type": "erase", "identityMap": {"Email": [{"id": "a@example.com"}]}}})
+    sqs = stack.client("sqs")
+    for message in (request, POISON):
+        sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody=message)
+
+    counted = run_cli("redrive", "--dry-run")
+    assert (
+        "valid (failed repeatedly)          1" in counted.out and "invalid_json                       1" in counted.out
+    )
+
+    moved = run_cli("redrive", "--only-valid")
+    assert moved.code == 0, moved.err
+    assert drain(stack) == [request] and drain(stack, stack.dead_letter_queue_url) == [POISON]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.contract import ContractError, parse_message
 
 from local_stack.paths import EVENTS
 from local_stack.poller import SqsPoller
@@ -86,7 +86,7 @@ def dead_letters(stack: LocalStack) -> Counter[str]:
     reasons: Counter[str] = Counter()
     for message in drain(stack.client("sqs"), stack.dead_letter_queue_url):
         try:
-            parse_body(message["Body"])
+            parse_message(message["Body"])
             reasons["failed_repeatedly"] += 1
         except ContractError as error:
             reasons[error.reason] += 1

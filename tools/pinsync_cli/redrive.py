@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pinsync.sync.contract import ContractError, parse_body
+from pinsync.sync.contract import ContractError, parse_message
 
 from pinsync_cli.send import MAX_BATCH_BYTES
 from pinsync_cli.stack import (
@@ -67,7 +67,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def reason_of(body: str) -> str:
     try:
-        parse_body(body)
+        parse_message(body)
     except ContractError as error:
         return error.reason
     return VALID
