@@ -20,13 +20,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pinsync.sync.contract import ContractError, parse_message
+from pinsync.adapters.sqs_redrive import (
+    RECEIVE_VISIBILITY_SECONDS,
+    VALID,
+    RedriveReport,
+    make_visible,
+    move_messages,
+    receive,
+    verdict,
+)
 
-from pinsync_cli.send import MAX_BATCH_BYTES
 from pinsync_cli.stack import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -38,8 +44,6 @@ from pinsync_cli.stack import (
     resolve,
 )
 
-VALID = "valid (failed repeatedly)"
-RECEIVE_VISIBILITY_SECONDS = 120
 MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
@@ -63,22 +67,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_target_arguments(parser, "queue_url", "dead_letter_queue_url")
     parser.set_defaults(func=run)
     return parser
-
-
-def reason_of(body: str) -> str:
-    try:
-        parse_message(body)
-    except ContractError as error:
-        return error.reason
-    return VALID
-
-
-@dataclass
-class RedriveReport:
-    moved: Counter[str] = field(default_factory=Counter)
-    left: Counter[str] = field(default_factory=Counter)  # skipped (--only-valid)
-    failed: Counter[str] = field(default_factory=Counter)  # send failed: still in the DLQ
-    maybe_duplicated: int = 0  # sent, but the delete from the DLQ failed
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -115,13 +103,13 @@ def _dry_run(sqs: Any, dlq_url: str, out: TextIO) -> int:
     seen: set[str] = set()
     oldest: int | None = None
     try:
-        while batch := _receive(sqs, dlq_url, visibility=RECEIVE_VISIBILITY_SECONDS):
+        while batch := receive(sqs, dlq_url, visibility=RECEIVE_VISIBILITY_SECONDS):
             fresh = [message for message in batch if message["MessageId"] not in seen]
             if not fresh:
                 break  # the scan outlived the visibility timeout: everything was counted once
             for message in fresh:
                 seen.add(message["MessageId"])
-                reasons[reason_of(message["Body"])] += 1
+                reasons[verdict(message["Body"])] += 1
                 handles.append(message["ReceiptHandle"])
                 sent = int(message.get("Attributes", {}).get("SentTimestamp", 0)) or None
                 if sent is not None:
@@ -129,7 +117,7 @@ def _dry_run(sqs: Any, dlq_url: str, out: TextIO) -> int:
     except (ClientError, BotoCoreError) as error:
         raise aws_error("cannot read the dead-letter queue", error) from None
     finally:
-        _make_visible(sqs, dlq_url, handles)
+        make_visible(sqs, dlq_url, handles)
     total = sum(reasons.values())
     print(f"dead-letter queue: {total} message(s) (dry run: nothing moved)", file=out)
     for reason, count in sorted(reasons.items()):
@@ -189,97 +177,13 @@ def _wait_for_task(sqs: Any, dlq_arn: str, out: TextIO, sleep: Callable[[float],
 
 def _manual(sqs: Any, dlq_url: str, queue_url: str, only_valid: bool, limit: int | None, out: TextIO) -> int:
     report = RedriveReport()
-    held: list[str] = []  # receipt handles to make visible again at the end (skipped or not sent)
     try:
-        while limit is None or sum(report.moved.values()) < limit:
-            room = 10 if limit is None else min(10, limit - sum(report.moved.values()))
-            batch = _receive(sqs, dlq_url, visibility=RECEIVE_VISIBILITY_SECONDS, count=room)
-            if not batch:
-                break
-            to_send = []
-            for message in batch:
-                reason = reason_of(message["Body"])
-                if only_valid and reason != VALID:
-                    report.left[reason] += 1
-                    held.append(message["ReceiptHandle"])
-                else:
-                    to_send.append((message, reason))
-            sent_any = False
-            for chunk in _by_size(to_send):  # ten received messages can be 2.5 MB; a batch takes 256 KiB
-                sent_any = _move_batch(sqs, dlq_url, queue_url, chunk, report, held) or sent_any
-            if to_send and not sent_any:
-                break  # nothing of a whole batch could be sent: stop rather than spin
+        move_messages(sqs, dlq_url, queue_url, only_valid=only_valid, limit=limit, report=report)
     except (ClientError, BotoCoreError) as error:
         _print_report(report, out)
         raise aws_error("redrive stopped", error) from None
-    finally:
-        _make_visible(sqs, dlq_url, held)
     _print_report(report, out)
     return EXIT_PARTIAL if report.failed else EXIT_OK
-
-
-def _by_size(to_send: list[tuple[dict[str, Any], str]]) -> list[list[tuple[dict[str, Any], str]]]:
-    """Consecutive runs of messages whose bodies and attributes fit one SendMessageBatch (MAX_BATCH_BYTES)."""
-    chunks: list[list[tuple[dict[str, Any], str]]] = []
-    size = 0
-    for item in to_send:
-        weight = _weight(item[0])
-        if not chunks or size + weight > MAX_BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
-        size += weight
-    return chunks
-
-
-def _weight(message: dict[str, Any]) -> int:
-    """What SQS counts towards the batch size: the body and each attribute's name, type and value."""
-    attributes = _attributes(message).get("MessageAttributes", {})
-    return len(message["Body"].encode("utf-8")) + sum(
-        len(name)
-        + len(str(value.get("DataType", "")))
-        + len(str(value.get("StringValue", value.get("BinaryValue", ""))))
-        for name, value in attributes.items()
-    )
-
-
-def _move_batch(
-    sqs: Any,
-    dlq_url: str,
-    queue_url: str,
-    to_send: list[tuple[dict[str, Any], str]],
-    report: RedriveReport,
-    held: list[str],
-) -> bool:
-    """Send first, delete only what was sent. Returns whether anything was sent."""
-    entries = [
-        {"Id": str(index), "MessageBody": message["Body"], **_attributes(message)}
-        for index, (message, _reason) in enumerate(to_send)
-    ]
-    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-    sent = {int(entry["Id"]) for entry in response.get("Successful", [])}
-    for index, (message, reason) in enumerate(to_send):
-        if index not in sent:
-            report.failed[reason] += 1
-            held.append(message["ReceiptHandle"])
-    if not sent:
-        return False
-    deletes = [{"Id": str(index), "ReceiptHandle": to_send[index][0]["ReceiptHandle"]} for index in sorted(sent)]
-    deleted = sqs.delete_message_batch(QueueUrl=dlq_url, Entries=deletes)
-    report.maybe_duplicated += len(deleted.get("Failed", []))
-    for index in sent:
-        report.moved[to_send[index][1]] += 1
-    return True
-
-
-def _attributes(message: dict[str, Any]) -> dict[str, Any]:
-    """The producer's message attributes, as SendMessage takes them (list values are not sendable)."""
-    attributes = {
-        name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
-        for name, value in message.get("MessageAttributes", {}).items()
-        if "StringValue" in value or "BinaryValue" in value
-    }
-    return {"MessageAttributes": attributes} if attributes else {}
 
 
 def _print_report(report: RedriveReport, out: TextIO) -> None:
@@ -300,30 +204,6 @@ def _print_report(report: RedriveReport, out: TextIO) -> None:
 
 
 # -- plumbing -------------------------------------------------------------------------------------------------------
-
-
-def _receive(sqs: Any, url: str, *, visibility: int, count: int = 10) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = sqs.receive_message(
-        QueueUrl=url,
-        MaxNumberOfMessages=count,
-        VisibilityTimeout=visibility,
-        WaitTimeSeconds=1,
-        AttributeNames=["All"],
-        MessageAttributeNames=["All"],
-    ).get("Messages", [])
-    return messages
-
-
-def _make_visible(sqs: Any, url: str, handles: list[str]) -> None:
-    for start in range(0, len(handles), 10):
-        entries = [
-            {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-            for index, handle in enumerate(handles[start : start + 10])
-        ]
-        try:
-            sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-        except (ClientError, BotoCoreError):
-            return  # they become visible by themselves when the visibility timeout ends
 
 
 def _arn(sqs: Any, url: str) -> str:
