@@ -613,7 +613,8 @@ def test_alert_function_role_is_least_privilege(cfn_template: Template) -> None:
     role = props(cfn_template["Resources"]["DataflowAlertsFunctionRole"])
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     plain = {s["Sid"]: s for s in statements if "Sid" in s}
-    (webhook,) = [s for s in statements if "Fn::If" in s]
+    conditional = {s["Fn::If"][1]["Sid"]: s["Fn::If"] for s in statements if "Fn::If" in s}
+    webhook = {"Fn::If": conditional.pop("ReadAlertWebhookSecret")}
 
     assert "ManagedPolicyArns" not in role
     assert (
@@ -635,6 +636,21 @@ def test_alert_function_role_is_least_privilege(cfn_template: Template) -> None:
     )
     wildcard = [s["Sid"] for s in statements if s.get("Resource") == "*"]
     assert wildcard == ["WriteTraces"]
+    # The automatic redrive, only when AutoRedrive is Enabled: the dead-letter queue in, the audience queue out
+    assert {sid: (c, g["Action"], g["Resource"], o) for sid, (c, g, o) in conditional.items()} == {
+        "RedriveDeadLetters": (
+            "RedrivesAutomatically",
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
+            {"Fn::GetAtt": ["AudienceDeadLetterQueue", "Arn"]},
+            {"Ref": "AWS::NoValue"},
+        ),
+        "RedriveToTheAudienceQueue": (
+            "RedrivesAutomatically",
+            "sqs:SendMessage",
+            {"Fn::GetAtt": ["AudienceQueue", "Arn"]},
+            {"Ref": "AWS::NoValue"},
+        ),
+    }
 
 
 def test_alert_role_grants_the_calls_and_keys_of_the_alert_state(cfn_template: Template) -> None:
@@ -660,7 +676,7 @@ def test_outputs_name_the_topic_and_the_dashboard(sam_template: Template) -> Non
     assert outputs["DashboardName"]["Value"] == {"Ref": "DataflowDashboard"}
 
 
-def test_every_alert_type_has_a_sample_or_is_recovered() -> None:
+def test_every_alert_type_has_a_sample_or_follows_a_recovery() -> None:
     from pinsync.alerts.classify import classify
     from pinsync.alerts.inbound import parse_alert_event
     from pinsync.alerts.model import AlertContext
@@ -671,7 +687,8 @@ def test_every_alert_type_has_a_sample_or_is_recovered() -> None:
         parsed = parse_alert_event(sample(name))
         produced |= {getattr(d, "alert_type", None) for d in classify(parsed, ctx)}  # type: ignore[arg-type]
 
-    assert {t.value for t in produced if t} | {"recovered"} == set(ALL_ALERT_TYPES)
+    # recovered and dead_letters_redriven follow a recovery (tests/integration/test_auto_redrive.py)
+    assert {t.value for t in produced if t} | {"recovered", "dead_letters_redriven"} == set(ALL_ALERT_TYPES)
 
 
 def test_no_sample_is_left_out() -> None:

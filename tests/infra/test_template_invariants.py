@@ -70,7 +70,8 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "LogRetentionInDays": 30,
     "AlertEmail": "",
     "AlertTypes": "dataflow_run_failed,dataflow_run_delayed,skipped_rate_exceeded,dead_letter_queue,token_expiring,"
-    "token_rotation_failed,recovered",
+    "token_rotation_failed,recovered,dead_letters_redriven",
+    "AutoRedrive": "Enabled",
     "SkippedRateThreshold": 0.01,
     "MaxMessageAgeSeconds": 900,
     "AlertSuppressionMinutes": 60,

@@ -381,7 +381,7 @@ def test_secret_name_drops_account_and_suffix() -> None:
     assert secret_name("pinsync/token") == "pinsync/token"
 
 
-def test_alert_types_are_the_documented_seven() -> None:
+def test_alert_types_are_the_documented_eight() -> None:
     assert ALL_ALERT_TYPES == (
         "dataflow_run_failed",
         "dataflow_run_delayed",
@@ -390,4 +390,15 @@ def test_alert_types_are_the_documented_seven() -> None:
         "token_expiring",
         "token_rotation_failed",
         "recovered",
+        "dead_letters_redriven",
     )
+
+
+def test_only_recoveries_of_the_dataflow_or_the_token_trigger_a_redrive() -> None:
+    from pinsync.alerts.redrive import triggers_redrive
+
+    assert triggers_redrive("alarm:pinsync-queue-delay", CTX) and triggers_redrive("alarm:pinsync-sync-errors", CTX)
+    assert triggers_redrive("token_rotation_failed", CTX)
+    assert not triggers_redrive("alarm:pinsync-dead-letter-queue", CTX)  # a redrive is what clears it
+    assert not triggers_redrive("alarm:pinsync-eu-queue-delay", CTX)  # another stack's
+    assert not triggers_redrive("dataflow_run_failed", CTX)

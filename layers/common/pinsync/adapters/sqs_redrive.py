@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pinsync.alerts.model import RedriveCounts
 from pinsync.sync.contract import ContractError, parse_message
 
 VALID = "valid (failed repeatedly)"
@@ -173,3 +174,30 @@ def _attributes(message: dict[str, Any]) -> dict[str, Any]:
         if "StringValue" in value or "BinaryValue" in value
     }
     return {"MessageAttributes": attributes} if attributes else {}
+
+
+class SqsDeadLetters:
+    """The alert function's :class:`pinsync.alerts.ports.DeadLetters`: the messages the contract accepts move back,
+    at most ``max_messages`` per redrive."""
+
+    def __init__(self, client: Any, dlq_url: str, queue_url: str, *, max_messages: int) -> None:
+        self._client = client
+        self._dlq_url = dlq_url
+        self._queue_url = queue_url
+        self._max_messages = max_messages
+
+    def redrive(self, time_left: Callable[[], float]) -> RedriveCounts:
+        report = move_messages(
+            self._client,
+            self._dlq_url,
+            self._queue_url,
+            only_valid=True,
+            limit=self._max_messages,
+            time_left=time_left,
+        )
+        return RedriveCounts(
+            moved=report.moved_total,
+            left=sum(report.left.values()),
+            failed=sum(report.failed.values()),
+            complete=report.complete,
+        )

@@ -20,6 +20,7 @@ class AlertType(StrEnum):
     TOKEN_EXPIRING = "token_expiring"  # noqa: S105 - an alert type, not a credential
     TOKEN_ROTATION_FAILED = "token_rotation_failed"  # noqa: S105 - an alert type, not a credential
     RECOVERED = "recovered"
+    DEAD_LETTERS_REDRIVEN = "dead_letters_redriven"
 
 
 class Severity(StrEnum):
@@ -87,6 +88,16 @@ class Ignored:
 
 
 Decision = Alert | Recovery | Ignored
+
+
+@dataclass(frozen=True)
+class RedriveCounts:
+    """What an automatic redrive of the dead-letter queue did (counts only)."""
+
+    moved: int
+    left: int  # refused by the contract (poison): left in the dead-letter queue
+    failed: int  # could not be sent: still in the dead-letter queue
+    complete: bool  # False when the time or the limit ran out with messages still to look at
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from pinsync.alerts.model import OpenAlert, RenderedAlert
+from pinsync.alerts.model import OpenAlert, RedriveCounts, RenderedAlert
 
 
 class AlertState(Protocol):
@@ -34,4 +35,11 @@ class Notifier(Protocol):
 class WebhookPoster(Protocol):
     def post(self, alert: RenderedAlert) -> bool:
         """Best effort: False (logged and counted) when it could not be delivered; never raises."""
+        ...
+
+
+class DeadLetters(Protocol):
+    def redrive(self, time_left: Callable[[], float]) -> RedriveCounts:
+        """Move the dead-lettered messages that can succeed back to the audience queue, leaving the poison ones,
+        while ``time_left()`` seconds allow. AWS errors propagate."""
         ...

@@ -16,6 +16,7 @@ import requests
 
 from pinsync.adapters.dynamo_alerts import DynamoAlertState
 from pinsync.adapters.sns import SnsNotifier
+from pinsync.adapters.sqs_redrive import SqsDeadLetters
 from pinsync.adapters.webhook import WebhookNotifier
 from pinsync.alerts.service import AlertService
 from pinsync.alerts.settings import AlertSettings
@@ -28,6 +29,7 @@ class AlertClients:
     sns: Any
     secretsmanager: Any
     session: requests.Session
+    sqs: Any = None  # the queues, for the automatic redrive
 
     @classmethod
     def create(cls, session: boto3.Session | None = None, *, endpoint_url: str | None = None) -> AlertClients:
@@ -38,6 +40,7 @@ class AlertClients:
             sns=session.client("sns", endpoint_url=endpoint_url),
             secretsmanager=session.client("secretsmanager", endpoint_url=endpoint_url),
             session=requests.Session(),
+            sqs=session.client("sqs", endpoint_url=endpoint_url),
         )
 
 
@@ -46,7 +49,10 @@ class AlertRuntime:
     service: AlertService
 
     def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
-        return self.service.handle(event)
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if remaining is None:
+            return self.service.handle(event)
+        return self.service.handle(event, time_left=lambda: remaining() / 1000)
 
 
 def build_runtime(
@@ -68,6 +74,19 @@ def build_runtime(
         if settings.alert_webhook_secret_id
         else None
     )
+    dead_letters = (
+        SqsDeadLetters(
+            clients.sqs,
+            settings.dead_letter_queue_url,
+            settings.audience_queue_url,
+            max_messages=settings.auto_redrive_max_messages,
+        )
+        if settings.auto_redrive == "Enabled"
+        and settings.dead_letter_queue_url
+        and settings.audience_queue_url
+        and clients.sqs is not None
+        else None
+    )
     return AlertRuntime(
         AlertService(
             context=settings.context,
@@ -77,5 +96,6 @@ def build_runtime(
             webhook=webhook,
             metrics=metrics,
             clock=clock,
+            dead_letters=dead_letters,
         )
     )

@@ -16,8 +16,9 @@ from typing import Any
 
 from pinsync.alerts.classify import classify
 from pinsync.alerts.inbound import Unrecognized, parse_alert_event
-from pinsync.alerts.model import Alert, AlertContext, Ignored, Recovery
-from pinsync.alerts.ports import AlertState, Notifier, WebhookPoster
+from pinsync.alerts.model import Alert, AlertContext, AlertType, Ignored, OpenAlert, Recovery, Severity
+from pinsync.alerts.ports import AlertState, DeadLetters, Notifier, WebhookPoster
+from pinsync.alerts.redrive import REDRIVE_KEY, redriven_alert, triggers_redrive
 from pinsync.alerts.render import render
 from pinsync.alerts.suppression import is_suppressed, open_alert, recovered_alert
 from pinsync.core.observability import MetricName, MetricsSink, MetricUnit, logger
@@ -34,8 +35,10 @@ class AlertService:
     webhook: WebhookPoster | None
     metrics: MetricsSink
     clock: Callable[[], datetime]
+    dead_letters: DeadLetters | None = None  # None: no automatic redrive
 
-    def handle(self, event: Any) -> dict[str, Any]:
+    def handle(self, event: Any, time_left: Callable[[], float] = lambda: 20.0) -> dict[str, Any]:
+        """Handle one event; ``time_left`` (seconds) bounds an automatic redrive."""
         parsed = parse_alert_event(event)
         if isinstance(parsed, Unrecognized):
             return self._unrecognized(parsed)
@@ -54,6 +57,8 @@ class AlertService:
                     continue
                 self._send(recovered_alert(decision, opened, self.context))
                 sent.append("recovered")
+                if self._auto_redrive(decision, opened, now, time_left):
+                    sent.append(AlertType.DEAD_LETTERS_REDRIVEN.value)
             else:
                 record = open_alert(decision, now, self.window)
                 if is_suppressed(self.state.get(decision.key), now) or not self.state.try_open(record, now):
@@ -74,6 +79,42 @@ class AlertService:
             "suppressed": summary["suppressed"],
             "ignored": summary["ignored"],
         }
+
+    def _auto_redrive(
+        self, recovery: Recovery, opened: OpenAlert, now: datetime, time_left: Callable[[], float]
+    ) -> bool:
+        """Redrive the dead-letter queue once the cause of failures is gone (:mod:`pinsync.alerts.redrive`), at most
+        once per window; True when it moved or found something (and said so). Never raises: the recovery was sent,
+        and `pinsync redrive` remains."""
+        if self.dead_letters is None or not triggers_redrive(recovery.key, self.context):
+            return False
+        guard = OpenAlert(
+            key=REDRIVE_KEY,
+            alert_type=AlertType.DEAD_LETTERS_REDRIVEN.value,
+            severity=Severity.INFO.value,
+            title="Automatic redrive",
+            opened_at=now,
+            suppress_until=now + self.window,
+        )
+        if not self.state.try_open(guard, now):
+            logger.info("Automatic redrive skipped: one ran within the window")
+            return False
+        try:
+            counts = self.dead_letters.redrive(time_left)
+        except Exception as error:
+            logger.warning(
+                "Automatic redrive failed; `pinsync redrive` moves the messages by hand",
+                extra={"error": type(error).__name__},
+            )
+            return False
+        logger.info(
+            "Dead-letter queue redriven",
+            extra={"moved": counts.moved, "left": counts.left, "failed": counts.failed, "complete": counts.complete},
+        )
+        if not (counts.moved or counts.left or counts.failed):
+            return False
+        self._send(redriven_alert(counts, opened.alert_type, self.context, now))
+        return True
 
     def _send(self, alert: Alert) -> None:
         rendered = render(alert, self.context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field
 
@@ -25,6 +26,11 @@ class AlertSettings(Settings):
     dashboard_name: str = ""
     dead_letter_queue_name: str = ""
     token_secret_id: str = ""
+    # Automatic redrive (pinsync.alerts.redrive): both queue URLs are needed; AutoRedrive=Disabled turns it off.
+    auto_redrive: Literal["Enabled", "Disabled"] = "Enabled"
+    auto_redrive_max_messages: int = Field(default=10_000, ge=1, le=1_000_000)
+    dead_letter_queue_url: str = ""
+    audience_queue_url: str = ""
 
     @cached_property
     def context(self) -> AlertContext:
