@@ -119,3 +119,31 @@ def test_a_failing_redrive_still_sends_the_recovery(stack: AlertStack) -> None: 
         "dataflow_run_delayed",
         "recovered",
     ]
+
+
+def test_a_message_that_fails_again_after_an_automatic_redrive_is_left_for_a_person(stack: AlertStack) -> None:  # noqa: F811
+    dlq_url, queue_url = queues(stack)
+    stack.invoke(sample("alarm-queue-delay.json"))
+    stack.invoke(recovered("alarm-queue-delay.json"))
+    # the redriven messages fail again (the cause was not gone after all) and are dead-lettered with their mark
+    sqs = stack.client("sqs")
+    moved = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert len(moved) == 2 and all("pinsync_redriven" in m["MessageAttributes"] for m in moved)
+    for message in moved:
+        attributes = {
+            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+            for name, value in message["MessageAttributes"].items()
+        }
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=message["Body"], MessageAttributes=attributes)
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    stack.now += timedelta(minutes=61)
+    stack.invoke(sample("alarm-queue-delay.json"))
+    summary = stack.invoke(recovered("alarm-queue-delay.json"))
+
+    # then nothing goes round again: the alert says why they stay
+    assert summary["alert_types"] == ["recovered", "dead_letters_redriven"]
+    assert bodies(stack, queue_url) == [] and bodies(stack, dlq_url) == sorted([POISON, UPDATE, ERASURE])
+    [*_, redriven] = stack.published()
+    assert "0 dead-lettered update(s) redriven" in redriven["Subject"]
+    assert "2 failed again after an earlier automatic redrive and stay there for a person" in redriven["Message"]

@@ -19,6 +19,11 @@ from pinsync.alerts.model import RedriveCounts
 from pinsync.sync.contract import ContractError, parse_message
 
 VALID = "valid (failed repeatedly)"
+ALREADY_REDRIVEN = "already redriven automatically"
+# The message attribute the automatic redrive puts on what it sends back: a message that carries it and is
+# dead-lettered again failed after a redrive, and is left for a person (no redrive loop). The sync function ignores it.
+REDRIVEN_MARK = "pinsync_redriven"
+_MAX_ATTRIBUTES = 10  # SQS's limit per message
 RECEIVE_VISIBILITY_SECONDS = 120
 MAX_BATCH_BYTES = 262_144  # the classic SendMessageBatch total (256 KiB), accepted by every queue
 
@@ -54,10 +59,12 @@ def move_messages(
     limit: int | None = None,
     time_left: Callable[[], float] | None = None,
     report: RedriveReport | None = None,
+    mark: bool = False,
 ) -> RedriveReport:
     """Move dead-lettered messages to ``queue_url`` until the dead-letter queue has none left to look at, ``limit``
     were moved, or ``time_left()`` (seconds) drops under what a batch needs. AWS errors propagate (``report``, when
-    given, then holds what was done); what was held is made visible again either way."""
+    given, then holds what was done); what was held is made visible again either way. With ``mark``, what is sent
+    carries :data:`REDRIVEN_MARK`, and a message that already does is left (:data:`ALREADY_REDRIVEN`)."""
     report = report if report is not None else RedriveReport()
     held: list[str] = []  # receipt handles to make visible again at the end (skipped or not sent)
     try:
@@ -72,14 +79,17 @@ def move_messages(
             to_send = []
             for message in batch:
                 reason = verdict(message["Body"])
-                if only_valid and reason != VALID:
+                if mark and (REDRIVEN_MARK in message.get("MessageAttributes", {}) or not _room_for_mark(message)):
+                    report.left[ALREADY_REDRIVEN if reason == VALID else reason] += 1
+                    held.append(message["ReceiptHandle"])
+                elif only_valid and reason != VALID:
                     report.left[reason] += 1
                     held.append(message["ReceiptHandle"])
                 else:
                     to_send.append((message, reason))
             sent_any = False
             for chunk in _by_size(to_send):  # ten received messages can be 2.5 MB; a batch takes 256 KiB
-                sent_any = _move_batch(sqs, dlq_url, queue_url, chunk, report, held) or sent_any
+                sent_any = _move_batch(sqs, dlq_url, queue_url, chunk, report, held, mark=mark) or sent_any
             if to_send and not sent_any:
                 report.complete = False
                 break  # nothing of a whole batch could be sent: stop rather than spin
@@ -144,10 +154,12 @@ def _move_batch(
     to_send: list[tuple[dict[str, Any], str]],
     report: RedriveReport,
     held: list[str],
+    *,
+    mark: bool = False,
 ) -> bool:
     """Send first, delete only what was sent. Returns whether anything was sent."""
     entries = [
-        {"Id": str(index), "MessageBody": message["Body"], **_attributes(message)}
+        {"Id": str(index), "MessageBody": message["Body"], **_attributes(message, mark=mark)}
         for index, (message, _reason) in enumerate(to_send)
     ]
     response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
@@ -166,19 +178,25 @@ def _move_batch(
     return True
 
 
-def _attributes(message: dict[str, Any]) -> dict[str, Any]:
-    """The producer's message attributes, as SendMessage takes them (list values are not sendable)."""
+def _attributes(message: dict[str, Any], *, mark: bool = False) -> dict[str, Any]:
+    """The producer's message attributes, as SendMessage takes them (list values are not sendable), and the mark."""
     attributes = {
         name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
         for name, value in message.get("MessageAttributes", {}).items()
         if "StringValue" in value or "BinaryValue" in value
     }
+    if mark:
+        attributes[REDRIVEN_MARK] = {"DataType": "String", "StringValue": "1"}
     return {"MessageAttributes": attributes} if attributes else {}
+
+
+def _room_for_mark(message: dict[str, Any]) -> bool:
+    return len(message.get("MessageAttributes", {})) < _MAX_ATTRIBUTES
 
 
 class SqsDeadLetters:
     """The alert function's :class:`pinsync.alerts.ports.DeadLetters`: the messages the contract accepts move back,
-    at most ``max_messages`` per redrive."""
+    marked, at most ``max_messages`` per redrive; a marked one dead-lettered again is left for a person."""
 
     def __init__(self, client: Any, dlq_url: str, queue_url: str, *, max_messages: int) -> None:
         self._client = client
@@ -194,10 +212,12 @@ class SqsDeadLetters:
             only_valid=True,
             limit=self._max_messages,
             time_left=time_left,
+            mark=True,
         )
         return RedriveCounts(
             moved=report.moved_total,
-            left=sum(report.left.values()),
+            left=sum(count for reason, count in report.left.items() if reason != ALREADY_REDRIVEN),
             failed=sum(report.failed.values()),
             complete=report.complete,
+            already_redriven=report.left[ALREADY_REDRIVEN],
         )

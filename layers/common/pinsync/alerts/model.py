@@ -98,6 +98,7 @@ class RedriveCounts:
     left: int  # refused by the contract (poison): left in the dead-letter queue
     failed: int  # could not be sent: still in the dead-letter queue
     complete: bool  # False when the time or the limit ran out with messages still to look at
+    already_redriven: int = 0  # failed again after an automatic redrive: left for a person, never sent round again
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 OK) or about the token (the rotation alarm back to OK): the updates that exhausted their retries during it can now
 succeed. The dead-letter queue alarm's own recovery is not a trigger (a redrive is what clears it). At most one
 redrive per window (the state table's open-alert record, as for suppression), and only the messages the contract
-accepts move: a poison message is never sent round again.
+accepts move, each at most once: a poison message, or one that failed again after an automatic redrive (it carries
+the redrive's mark), is never sent round again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def redriven_alert(counts: RedriveCounts, recovered_from: str, ctx: AlertContext
     left = []
     if counts.left:
         left.append(f"{counts.left} that can never succeed (they break the message contract) stay there")
+    if counts.already_redriven:
+        left.append(
+            f"{counts.already_redriven} failed again after an earlier automatic redrive and stay there for a person"
+        )
     if counts.failed:
         left.append(f"{counts.failed} could not be sent and stay there")
     if not counts.complete:
@@ -51,6 +56,7 @@ def redriven_alert(counts: RedriveCounts, recovered_from: str, ctx: AlertContext
         facts=(
             ("Moved", str(counts.moved)),
             ("Left (poison)", str(counts.left)),
+            ("Left (redriven before)", str(counts.already_redriven)),
             ("Not sent", str(counts.failed)),
         ),
     )

@@ -109,9 +109,15 @@ class AlertService:
             return False
         logger.info(
             "Dead-letter queue redriven",
-            extra={"moved": counts.moved, "left": counts.left, "failed": counts.failed, "complete": counts.complete},
+            extra={
+                "moved": counts.moved,
+                "left": counts.left,
+                "already_redriven": counts.already_redriven,
+                "failed": counts.failed,
+                "complete": counts.complete,
+            },
         )
-        if not (counts.moved or counts.left or counts.failed):
+        if not (counts.moved or counts.left or counts.failed or counts.already_redriven):
             return False
         self._send(redriven_alert(counts, opened.alert_type, self.context, now))
         return True
