@@ -97,6 +97,20 @@ def _add_ad_account(state: EmulatorState, body: dict[str, Any], request: Request
     return state.ad_account(ad_account_id)
 
 
+def _delete_customer_list(state: EmulatorState, body: dict[str, Any], request: Request) -> Any:
+    list_id = str(body["id"])
+    if not state.delete_customer_list(list_id):
+        raise ApiError(404, CODE_NOT_FOUND, "Customer list not found.")
+    return {"deleted": list_id}
+
+
+def _delete_audience(state: EmulatorState, body: dict[str, Any], request: Request) -> Any:
+    audience_id = str(body["id"])
+    if not state.delete_audience(audience_id):
+        raise ApiError(404, CODE_NOT_FOUND, "Audience not found.")
+    return {"deleted": audience_id}
+
+
 ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("GET", "/state"): _state,
     ("POST", "/reset"): _reset,
@@ -113,6 +127,8 @@ ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("POST", "/config"): _set_config,
     ("POST", "/clock"): _advance_clock,
     ("POST", "/ad_accounts"): _add_ad_account,
+    ("DELETE", "/customer_lists"): _delete_customer_list,
+    ("DELETE", "/audiences"): _delete_audience,
 }
 
 

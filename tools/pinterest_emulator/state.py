@@ -381,6 +381,17 @@ class EmulatorState:
             page, next_bookmark = _paginate(ids, page_size, order, bookmark)
             return {"items": [self._audience_json(self._audiences[i]) for i in page], "bookmark": next_bookmark}
 
+    def delete_customer_list(self, list_id: str) -> bool:
+        """Delete a list as a person would in Ads Manager: its GET and PATCH answer 404 from then on, and an audience
+        made from it stays, with size 0. False when there was no such list."""
+        with self._lock:
+            return self._lists.pop(list_id, None) is not None
+
+    def delete_audience(self, audience_id: str) -> bool:
+        """Delete an audience (its GET answers 404 from then on); its customer list stays."""
+        with self._lock:
+            return self._audiences.pop(audience_id, None) is not None
+
     # -- inspection for tests and the admin API ---------------------------------------------------------------
     def members(self, list_id: str) -> set[str]:
         with self._lock:
