@@ -153,6 +153,8 @@ def expected_rule(name: str) -> str:
         return "DataflowRunRule"
     if name.startswith("token-rotation-"):
         return "TokenRotationFailedRule"
+    if name.startswith("audience-health"):
+        return "AudienceHealthRule"
     return "SecretRotationFailedRule"
 
 
@@ -196,6 +198,7 @@ def test_every_alert_rule_targets_the_function_with_retries_and_a_dead_letter_qu
         "AlarmStateChangeRule",
         "DataflowRunRule",
         "TokenRotationFailedRule",
+        "AudienceHealthRule",
         "SecretRotationFailedRule",
     }
     permissions = {
@@ -261,6 +264,8 @@ def _variant(name: str, path: list[str], value: Any) -> dict[str, Any]:
          "AlarmStateChangeRule", False),
         (_variant("secretsmanager-rotation-failed.json", ["detail", "eventName"], "RotationSucceeded"),
          "SecretRotationFailedRule", False),
+        (_variant("audience-health.json", ["detail", "destination", "name"], "other"), "AudienceHealthRule", False),
+        (_variant("audience-health.json", ["detail", "audiences"], []), "AudienceHealthRule", True),
     ],
 )  # fmt: skip
 def test_rules_filter_what_needs_no_alert(
@@ -667,6 +672,60 @@ def test_alert_role_grants_the_calls_and_keys_of_the_alert_state(cfn_template: T
     assert any(fnmatch.fnmatchcase(alert_key("alarm:pinsync-queue-delay")["pk"]["S"], p) for p in key_patterns)
     others = (audience_key("a1")["pk"], ACTIVATIONS_KEY["pk"], "LEDGER#a1#0", "PROFILE#a1#p1")  # mappings, ledger
     assert not [key for key in others for p in key_patterns if fnmatch.fnmatchcase(key, p)]
+
+
+def test_alert_function_gets_the_health_thresholds(sam_template: Template) -> None:
+    variables = props(sam_template["Resources"][ALERT_FUNCTION])["Environment"]["Variables"]
+    parameters = sam_template["Parameters"]
+
+    assert variables["AUDIENCE_TOO_SMALL_AFTER_HOURS"] == {"Ref": "AudienceTooSmallAfterHours"}
+    assert variables["AUDIENCE_SHRINK_THRESHOLD"] == {"Ref": "AudienceShrinkThreshold"}
+    fields = AlertSettings.model_fields
+    assert (
+        float(parameters["AudienceTooSmallAfterHours"]["Default"]) == fields["audience_too_small_after_hours"].default
+    )
+    assert float(parameters["AudienceShrinkThreshold"]["Default"]) == fields["audience_shrink_threshold"].default
+    for name, value in (("AUDIENCE_TOO_SMALL_AFTER_HOURS", "AudienceTooSmallAfterHours"),
+                        ("AUDIENCE_SHRINK_THRESHOLD", "AudienceShrinkThreshold")):  # fmt: skip
+        for bound in ("MinValue", "MaxValue"):  # every value the parameter admits, the function accepts
+            AlertSettings.of(alert_topic_arn="t", state_table_name="s", **{name.lower(): parameters[value][bound]})
+
+
+def test_health_role_is_least_privilege(cfn_template: Template) -> None:
+    role = props(cfn_template["Resources"]["AudienceHealthFunctionRole"])
+    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
+    source = (PINSYNC_PACKAGE / "adapters" / "dynamo_health.py").read_text()
+    called = {
+        "dynamodb:" + "".join(word.title() for word in method.split("_"))
+        for method in re.findall(r"self\._client\.(\w+)\(", source)
+    } - {"dynamodb:Scan"}  # all_records is the CLI's
+    mapping_calls = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}  # listed_audiences, get_mappings
+    granted = {
+        a for s in statements.values() for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+
+    assert "ManagedPolicyArns" not in role
+    assert {a for a in granted if a.startswith("dynamodb:")} == called | mapping_calls
+    assert set(statements) == {"WriteOwnLogs", "ReadMappingsAndHealth", "WriteHealthItems", "ReadPinterestToken",
+                               "PutAudienceHealthEvents", "WriteTraces"}  # fmt: skip
+    read = statements["ReadMappingsAndHealth"]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    write = statements["WriteHealthItems"]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert any(fnmatch.fnmatchcase(audience_key("a1")["pk"], p) for p in write)
+    assert any(fnmatch.fnmatchcase("AUDIENCES", p) for p in read)
+    others = (ACTIVATIONS_KEY["pk"], "LEDGER#a1#0", alert_key("k")["pk"]["S"])  # ledger, activations, open alerts
+    assert not [key for key in others for p in [*read, *write] if fnmatch.fnmatchcase(key, p)]
+    assert referenced_id(statements["ReadPinterestToken"]["Resource"]) == "TokenSecret"
+    assert statements["PutAudienceHealthEvents"]["Action"] == "events:PutEvents"
+    assert [s for s, st in statements.items() if st["Resource"] == "*"] == ["WriteTraces"]
+
+
+def test_health_function_runs_on_its_schedule(sam_template: Template) -> None:
+    function = props(sam_template["Resources"]["AudienceHealthFunction"])
+    (event,) = function["Events"].values()
+
+    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == {"Ref": "AudienceHealthSchedule"}
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "AudienceHealthLogGroup"}
+    assert sam_template["Outputs"]["AudienceHealthFunctionName"]["Value"] == {"Ref": "AudienceHealthFunction"}
 
 
 def test_outputs_name_the_topic_and_the_dashboard(sam_template: Template) -> None:

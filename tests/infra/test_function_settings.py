@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from pinsync.alerts.settings import AlertSettings
+from pinsync.health.settings import HealthSettings
 from pinsync.rotation.settings import RotationSettings
 from pinsync.sync.settings import SyncSettings
 from pydantic_settings import BaseSettings
@@ -22,6 +23,7 @@ FUNCTIONS: dict[str, type[BaseSettings]] = {
     "AudienceSyncFunction": SyncSettings,
     "TokenRotationFunction": RotationSettings,
     "DataflowAlertsFunction": AlertSettings,
+    "AudienceHealthFunction": HealthSettings,
 }
 
 

@@ -70,12 +70,15 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "LogRetentionInDays": 30,
     "AlertEmail": "",
     "AlertTypes": "dataflow_run_failed,dataflow_run_delayed,skipped_rate_exceeded,dead_letter_queue,token_expiring,"
-    "token_rotation_failed,recovered,dead_letters_redriven",
+    "token_rotation_failed,audience_too_small,audience_shrunk,audience_missing,recovered,dead_letters_redriven",
     "AutoRedrive": "Enabled",
     "SkippedRateThreshold": 0.01,
     "MaxMessageAgeSeconds": 900,
     "AlertSuppressionMinutes": 60,
     "AlertWebhookSecretArn": "",
+    "AudienceHealthSchedule": "rate(1 day)",
+    "AudienceTooSmallAfterHours": 72,
+    "AudienceShrinkThreshold": 0.5,
 }
 
 REQUIRED_OUTPUTS = frozenset(
@@ -685,6 +688,13 @@ def test_ad_account_id_must_be_digits(sam_template: Template) -> None:
         ("RotationSchedule", "rate(1 days)", False),
         ("RotationSchedule", "rate(7 day)", False),
         ("RotationSchedule", "rate(7 days) ", False),
+        ("AudienceHealthSchedule", "rate(1 day)", True),
+        ("AudienceHealthSchedule", "rate(6 hours)", True),
+        ("AudienceHealthSchedule", "rate(1 hour)", True),
+        ("AudienceHealthSchedule", "cron(0 5 * * ? *)", True),
+        ("AudienceHealthSchedule", "rate(1 days)", False),  # EventBridge wants the singular for 1
+        ("AudienceHealthSchedule", "rate(30 minutes)", False),  # hourly at most: reads cost rate limit
+        ("AudienceHealthSchedule", "daily", False),
     ],
 )
 def test_parameter_pattern(parameter: str, value: str, admitted: bool, sam_template: Template) -> None:

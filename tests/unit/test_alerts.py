@@ -59,6 +59,11 @@ EXPECTED: dict[str, list[tuple[AlertType, Severity, str]]] = {
     "secretsmanager-rotation-abandoned.json": [
         (AlertType.TOKEN_ROTATION_FAILED, Severity.WARNING, "token_rotation_failed")
     ],
+    "audience-health.json": [
+        (AlertType.AUDIENCE_MISSING, Severity.CRITICAL, "audience_missing:loyalty-members"),
+        (AlertType.AUDIENCE_TOO_SMALL, Severity.WARNING, "audience_too_small:spring-sale"),
+        (AlertType.AUDIENCE_SHRUNK, Severity.WARNING, "audience_shrunk:winter-boots"),
+    ],
 }
 
 
@@ -74,7 +79,8 @@ def decisions(event: dict[str, Any], ctx: AlertContext = CTX) -> list[Any]:
 
 
 def alerts_of(event: dict[str, Any], ctx: AlertContext = CTX) -> list[Alert]:
-    found = decisions(event, ctx)
+    """The alerts an event raises (a health report also closes, as recoveries, the problems it no longer sees)."""
+    found = [d for d in decisions(event, ctx) if not isinstance(d, Recovery)]
     assert all(isinstance(d, Alert) for d in found), found
     return found
 
@@ -381,7 +387,7 @@ def test_secret_name_drops_account_and_suffix() -> None:
     assert secret_name("pinsync/token") == "pinsync/token"
 
 
-def test_alert_types_are_the_documented_eight() -> None:
+def test_alert_types_are_the_documented_eleven() -> None:
     assert ALL_ALERT_TYPES == (
         "dataflow_run_failed",
         "dataflow_run_delayed",
@@ -389,6 +395,9 @@ def test_alert_types_are_the_documented_eight() -> None:
         "dead_letter_queue",
         "token_expiring",
         "token_rotation_failed",
+        "audience_too_small",
+        "audience_shrunk",
+        "audience_missing",
         "recovered",
         "dead_letters_redriven",
     )

@@ -1,10 +1,12 @@
 """The contract between pinsync's functions: the events they publish on EventBridge, and the reasons those events count.
 
-Source ``pinsync``, three detail types:
+Source ``pinsync``, four detail types:
 
 - ``Dataflow Run``: the sync function's report of one invocation (counts only, never an identifier);
 - ``Privacy Request``: the sync function's report of one privacy request carried out (counts only);
-- ``Token Rotation``: the rotation function's report of one rotation step (outcome and expiry instants, never a token).
+- ``Token Rotation``: the rotation function's report of one rotation step (outcome and expiry instants, never a token);
+- ``Audience Health``: the health function's report of one check of every mapped audience on Pinterest (per CDP
+  audience: sizes, statuses and times; never a Pinterest id, an account id or an identifier).
 
 The sender builds the model and publishes :func:`detail_of` it; the alert function parses the same model
 (``pinsync.alerts.inbound``), so the two sides cannot drift apart. The reason vocabularies below are the keys of the
@@ -26,6 +28,7 @@ class DetailType(StrEnum):
     DATAFLOW_RUN = "Dataflow Run"
     PRIVACY_REQUEST = "Privacy Request"
     TOKEN_ROTATION = "Token Rotation"  # noqa: S105 - an event name, not a credential
+    AUDIENCE_HEALTH = "Audience Health"
 
 
 # -- reasons ---------------------------------------------------------------------------------------------------------
@@ -192,7 +195,56 @@ class TokenRotation(_Detail):
     message: str | None = None
 
 
-def detail_of(event: DataflowRun | PrivacyRequest | TokenRotation) -> dict[str, Any]:
+# Pinterest's minimum: "Each audience list needs to have at least 100 people with Pinterest accounts before you can start
+# using it" (the spec's Audience.status; TOO_SMALL below it).
+PINTEREST_MIN_AUDIENCE_SIZE = 100
+
+
+class AudienceHealthState(StrEnum):
+    """What one check found for one audience."""
+
+    OK = "ok"  # read, at or above Pinterest's minimum
+    TOO_SMALL = "too_small"  # read, below the minimum (size, or Pinterest's TOO_SMALL status)
+    MISSING = "missing"  # the customer list or the Pinterest audience is gone (404)
+    UNREADABLE = "unreadable"  # Pinterest could not be read this time (no decision either way)
+
+
+class AudienceHealthFacts(_Detail):
+    """One audience in an ``Audience Health`` report: its CDP audience id (the mapping's key, also the metric
+    dimension), what Pinterest said, and what the health items remember. Times are UTC."""
+
+    audience_id: str = Field(min_length=1)
+    state: AudienceHealthState
+    size: int | None = Field(default=None, ge=0)  # the Pinterest audience's size (None: no audience, or unread)
+    audience_status: str | None = None  # READY, TOO_SMALL, INITIALIZING... (Pinterest's)
+    customer_list_status: str | None = None  # PROCESSING, READY, TOO_SMALL, UPLOADING (Pinterest's)
+    uploaded_records: int | None = Field(default=None, ge=0)  # the list's num_uploaded_user_records
+    removed_records: int | None = Field(default=None, ge=0)  # the list's num_removed_user_records
+    missing: list[Literal["customer_list", "audience"]] = Field(default_factory=list)
+    first_seen_at: datetime  # the first check that saw the audience mapped (the time its first add is counted from)
+    previous_size: int | None = Field(default=None, ge=0)
+    previous_checked_at: datetime | None = None
+    reason: str | None = None  # why it was unreadable (a FailureReason)
+
+    @field_serializer("first_seen_at", "previous_checked_at")
+    def _iso(self, value: datetime | None) -> str | None:
+        return iso_utc(value) if value is not None else None
+
+
+class AudienceHealth(_Detail):
+    """``Audience Health``: one check of every audience that has a customer list, at ``checked_at``."""
+
+    destination: Destination
+    checked_at: datetime
+    min_size: int = Field(default=PINTEREST_MIN_AUDIENCE_SIZE, ge=0)
+    audiences: list[AudienceHealthFacts] = Field(default_factory=list)
+
+    @field_serializer("checked_at")
+    def _iso(self, value: datetime) -> str:
+        return iso_utc(value)
+
+
+def detail_of(event: DataflowRun | PrivacyRequest | TokenRotation | AudienceHealth) -> dict[str, Any]:
     """The ``detail`` to publish: JSON-ready, without the fields a successful step leaves unset."""
     detail = event.model_dump(mode="json")
     if isinstance(event, TokenRotation):

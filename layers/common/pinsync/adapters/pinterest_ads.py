@@ -28,6 +28,7 @@ from pinsync.core.errors import (
     PinterestAnswerError,
     PinterestAuthError,
     PinterestError,
+    PinterestNotFoundError,
     PinterestPermanentError,
     PinterestRateLimitedError,
     PinterestRejectedError,
@@ -97,7 +98,7 @@ class PinterestClient:
     def find_audience(self, name: str) -> str | None:
         return self._find_by_name(f"/ad_accounts/{self._account}/audiences", name)
 
-    # -- beyond the port: used by token rotation and the CLI ---------------------------------------------
+    # -- beyond the port: used by token rotation, the health check and the CLI ---------------------------------------------
 
     def get_ad_account(self) -> dict[str, Any]:
         return self._call("GET", f"/ad_accounts/{self._account}")
@@ -203,6 +204,8 @@ class PinterestClient:
                 continue
             if status == 400:
                 raise PinterestRejectedError(f"{operation}: rejected (code {code})", status=status, code=code)
+            if status == 404:
+                raise PinterestNotFoundError(f"{operation}: not found (code {code})", status=status, code=code)
             raise PinterestPermanentError(f"{operation}: HTTP {status} (code {code})", status=status, code=code)
 
     def _wait_or_raise(self, error: PinterestError, wait: float, attempt: int, *, retry: bool) -> None:

@@ -3,7 +3,8 @@
 The alert flow (``pinsync.alerts.service``) parses the event (``pinsync.alerts.inbound``), calls :func:`classify`,
 asks the state table whether each alert is already open (``pinsync.alerts.suppression``), then publishes what
 ``pinsync.alerts.render`` produced. Alarm state changes are classified in ``pinsync.alerts.alarms``; the pinsync events
-(``Dataflow Run``, ``Token Rotation``) and Secrets Manager's rotation failures here.
+(``Dataflow Run``, ``Token Rotation``) and Secrets Manager's rotation failures here; ``Audience Health`` reports in
+``pinsync.alerts.health``.
 
 Alert types (the SNS message attribute ``alert_type`` subscribers filter on):
 
@@ -14,7 +15,10 @@ Alert types (the SNS message attribute ``alert_type`` subscribers filter on):
 ``dead_letter_queue``       messages are waiting in the dead-letter queue
 ``token_expiring``          the access or refresh token has few days left
 ``token_rotation_failed``   a rotation step failed (``Token Rotation`` event, Secrets Manager, or the alarm)
-``recovered``               an alarm returned to OK after an alert was sent
+``audience_too_small``      an audience stays under Pinterest's 100 minimum too long (``Audience Health``)
+``audience_shrunk``         an audience lost more than a share of its size within a day (``Audience Health``)
+``audience_missing``        an audience's customer list or Pinterest audience was deleted (``Audience Health``)
+``recovered``               an alarm returned to OK, or a check no longer sees the problem, after an alert was sent
 ==========================  ========================================================================================
 
 Messages carry counts, reasons, names and console links: never an identifier, a token or an account id.
@@ -23,9 +27,11 @@ Messages carry counts, reasons, names and console links: never an identifier, a 
 from __future__ import annotations
 
 from pinsync.alerts.alarms import TOKEN_ROTATION_KEY, classify_alarm
+from pinsync.alerts.health import classify_health
 from pinsync.alerts.inbound import (
     AlarmStateChangeEvent,
     AlertEvent,
+    AudienceHealthEvent,
     DataflowRunEvent,
     SecretsManagerRotationEvent,
     TokenRotationEvent,
@@ -61,6 +67,8 @@ def classify(event: AlertEvent, ctx: AlertContext) -> list[Decision]:
         return _classify_run(event, ctx)
     if isinstance(event, TokenRotationEvent):
         return [_classify_rotation(event, ctx)]
+    if isinstance(event, AudienceHealthEvent):
+        return classify_health(event, ctx)
     return [_classify_secret_rotation(event, ctx)]
 
 

@@ -1,11 +1,12 @@
 """The events the alert function understands, as pydantic models over powertools' ``EventBridgeModel``.
 
-Four shapes, told apart by ``source`` and ``detail-type`` before validation (so an error names the right model):
+Five shapes, told apart by ``source`` and ``detail-type`` before validation (so an error names the right model):
 
 - ``aws.cloudwatch`` / ``CloudWatch Alarm State Change``: one of this stack's alarms changed state (powertools has
   no model for it; shape from the CloudWatch documentation, "Alarm events and EventBridge");
 - ``pinsync`` / ``Dataflow Run``: the sync function's per-invocation report (:class:`pinsync.events.DataflowRun`);
 - ``pinsync`` / ``Token Rotation``: the rotation function's per-step report (:class:`pinsync.events.TokenRotation`);
+- ``pinsync`` / ``Audience Health``: the health function's per-check report (:class:`pinsync.events.AudienceHealth`);
 - ``aws.secretsmanager`` / ``AWS Service Event via CloudTrail``: ``RotationFailed`` / ``RotationAbandoned``.
 
 Only the fields the alerts use are declared; everything else is ignored. Anything else, or a payload that does not
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pinsync.events import EVENT_SOURCE, DataflowRun, DetailType, TokenRotation
+from pinsync.events import EVENT_SOURCE, AudienceHealth, DataflowRun, DetailType, TokenRotation
 
 ALARM_SOURCE = "aws.cloudwatch"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -82,6 +83,12 @@ class TokenRotationEvent(EventBridgeModel):
     detail: TokenRotation
 
 
+class AudienceHealthEvent(EventBridgeModel):
+    source: Literal["pinsync"]
+    detail_type: Literal["Audience Health"] = Field(alias="detail-type")
+    detail: AudienceHealth
+
+
 # -- Secrets Manager rotation failure (CloudTrail service event) --------------------------------------------------
 
 
@@ -102,12 +109,15 @@ class SecretsManagerRotationEvent(EventBridgeModel):
     detail: SecretsManagerRotationDetail
 
 
-AlertEvent = AlarmStateChangeEvent | DataflowRunEvent | TokenRotationEvent | SecretsManagerRotationEvent
+AlertEvent = (
+    AlarmStateChangeEvent | DataflowRunEvent | TokenRotationEvent | AudienceHealthEvent | SecretsManagerRotationEvent
+)
 
 _MODELS: dict[tuple[str, str], type[AlertEvent]] = {
     (ALARM_SOURCE, ALARM_DETAIL_TYPE): AlarmStateChangeEvent,
     (EVENT_SOURCE, DetailType.DATAFLOW_RUN.value): DataflowRunEvent,
     (EVENT_SOURCE, DetailType.TOKEN_ROTATION.value): TokenRotationEvent,
+    (EVENT_SOURCE, DetailType.AUDIENCE_HEALTH.value): AudienceHealthEvent,
     (SECRETS_MANAGER_SOURCE, CLOUDTRAIL_SERVICE_EVENT): SecretsManagerRotationEvent,
 }
 

@@ -19,6 +19,9 @@ class AlertType(StrEnum):
     DEAD_LETTER_QUEUE = "dead_letter_queue"
     TOKEN_EXPIRING = "token_expiring"  # noqa: S105 - an alert type, not a credential
     TOKEN_ROTATION_FAILED = "token_rotation_failed"  # noqa: S105 - an alert type, not a credential
+    AUDIENCE_TOO_SMALL = "audience_too_small"
+    AUDIENCE_SHRUNK = "audience_shrunk"
+    AUDIENCE_MISSING = "audience_missing"
     RECOVERED = "recovered"
     DEAD_LETTERS_REDRIVEN = "dead_letters_redriven"
 
@@ -48,6 +51,9 @@ class AlertContext:
     dashboard_name: str = ""
     dead_letter_queue_name: str = ""
     token_secret_id: str = ""
+    health_log_group: str = ""
+    audience_too_small_after_hours: float = 72.0
+    audience_shrink_threshold: float = 0.5
 
     @property
     def alarm_prefix(self) -> str:
@@ -71,13 +77,15 @@ class Alert:
 
 @dataclass(frozen=True)
 class Recovery:
-    """An alarm returned to OK: close ``key`` and, if an alert was open, say so."""
+    """An alarm returned to OK, or a check found the problem gone: close ``key`` and, if an alert was open, say so.
+    ``subject`` names what recovered (default: the alarm)."""
 
     key: str
     alarm_name: str
     reason: str
     occurred_at: datetime
     links: tuple[tuple[str, str], ...] = ()
+    subject: str = ""
 
 
 @dataclass(frozen=True)

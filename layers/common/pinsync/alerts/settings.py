@@ -31,6 +31,9 @@ class AlertSettings(Settings):
     auto_redrive_max_messages: int = Field(default=10_000, ge=1, le=1_000_000)
     dead_letter_queue_url: str = ""
     audience_queue_url: str = ""
+    health_log_group: str = ""
+    audience_too_small_after_hours: float = Field(default=72, ge=0, le=8760)
+    audience_shrink_threshold: float = Field(default=0.5, gt=0, le=1)
 
     @cached_property
     def context(self) -> AlertContext:
@@ -43,6 +46,9 @@ class AlertSettings(Settings):
             dashboard_name=self.dashboard_name,
             dead_letter_queue_name=self.dead_letter_queue_name,
             token_secret_id=self.token_secret_id,
+            health_log_group=self.health_log_group,
+            audience_too_small_after_hours=self.audience_too_small_after_hours,
+            audience_shrink_threshold=self.audience_shrink_threshold,
         )
 
     @property

@@ -37,7 +37,7 @@ def recovered_alert(recovery: Recovery, opened: OpenAlert, ctx: AlertContext) ->
         key=recovery.key,
         title=f"Recovered: {opened.title}",
         what=(
-            f'Alarm {recovery.alarm_name} of destination "{ctx.destination_name}" is back to OK '
+            f'{recovery.subject or "Alarm " + recovery.alarm_name} of destination "{ctx.destination_name}" is back to OK '
             f"(the {opened.alert_type} alert was opened {duration(lasted)} before). {recovery.reason}"
         ),
         next_step="Nothing to do. If it keeps flapping, look at the dashboard for the trend.",

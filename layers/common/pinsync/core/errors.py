@@ -73,6 +73,10 @@ class PinterestPermanentError(PinterestError):
     reason = FailureReason.PINTEREST_REFUSED
 
 
+class PinterestNotFoundError(PinterestPermanentError):
+    """404: the object (a customer list, an audience) does not exist, or no longer does."""
+
+
 class InvalidGrantError(PinterestError):
     """The token endpoint refused the grant (code 283, reported with HTTP 401 and 400: refresh token expired or
     revoked; or another 401/403: the app credentials). Retrying cannot help: a person must reconnect."""

@@ -4,7 +4,9 @@ logged.
 Code never logs identifiers or tokens in the first place; :class:`RedactingFilter` is the safety net that
 scrubs anything shaped like one (emails, hex digests, UUID-shaped advertising ids, Pinterest tokens) from
 every record before it is formatted, in case a library or a future change puts one in a message.
-Metric dimensions stay low-cardinality (no audience or account ids): those go into log keys instead.
+Metric dimensions stay low-cardinality (no account or Pinterest ids): those go into log keys instead. The one
+exception is the health check's per-audience metrics, whose ``Audience`` dimension is the CDP audience id (a name the
+operator chose, one per mapped audience), never an identifier.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class MetricName(StrEnum):
     ALERTS_SUPPRESSED = "AlertsSuppressed"
     ALERT_EVENTS_UNRECOGNIZED = "AlertEventsUnrecognized"
     ALERT_WEBHOOK_FAILURES = "AlertWebhookFailures"
+    # the audience health function, per check (AUDIENCE_* also per Audience: the CDP audience id)
+    AUDIENCES_CHECKED = "AudiencesChecked"
+    AUDIENCES_UNHEALTHY = "AudiencesUnhealthy"  # too small, missing or unreadable
+    AUDIENCE_SIZE = "AudienceSize"
+    AUDIENCE_UPLOADED_RECORDS = "AudienceUploadedRecords"
+    AUDIENCE_MISSING = "AudienceMissing"
 
 
 _SENSITIVE = re.compile(
@@ -167,6 +175,10 @@ class MetricsSink(Protocol):
         """A count with the dimensions ``service`` and ``Reason`` (a handful of values, never an id)."""
         ...
 
+    def add_audience_metric(self, name: str, unit: MetricUnit, value: float, audience_id: str) -> None:
+        """A value with the dimensions ``service`` and ``Audience`` (the CDP audience id, never an identifier)."""
+        ...
+
 
 class EmfMetrics:
     """The function's metrics, as CloudWatch embedded metric format lines flushed by :func:`instrumented`."""
@@ -187,6 +199,12 @@ class EmfMetrics:
         ) as metric:
             metric.add_dimension(name="Reason", value=reason)
 
+    def add_audience_metric(self, name: str, unit: MetricUnit, value: float, audience_id: str) -> None:
+        with single_metric(
+            name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE}
+        ) as metric:
+            metric.add_dimension(name="Audience", value=audience_id)
+
 
 class NoMetrics:
     """Records nothing: for the CLI, where nothing would flush EMF lines."""
@@ -195,6 +213,9 @@ class NoMetrics:
         return None
 
     def add_reason_metric(self, name: str, value: float, reason: str) -> None:
+        return None
+
+    def add_audience_metric(self, name: str, unit: MetricUnit, value: float, audience_id: str) -> None:
         return None
 
 
