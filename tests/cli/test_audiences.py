@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID
 
+from tests.builders import FakeContext
 from tests.cli.conftest import process
 
 
@@ -31,7 +32,8 @@ def test_lists_ready_and_too_small_audiences_with_live_status(stack, run_cli, tm
     lines = result.out.splitlines()
     assert lines[0] == "activations: none recorded, ACTIVATED_AUDIENCES decides what syncs"
     assert lines[1].split() == [
-        "AUDIENCE", "ACTIVE", "MAPPING", "CUSTOMER", "LIST", "PINTEREST", "AUDIENCE", "STATUS", "SIZE", "NAME", "NOTE"
+        "AUDIENCE", "ACTIVE", "MAPPING", "CUSTOMER", "LIST", "PINTEREST", "AUDIENCE", "STATUS", "SIZE", "NAME", "HEALTH",
+        "NOTE",
     ]  # fmt: skip
     big = next(line for line in lines if line.startswith("big "))
     small = next(line for line in lines if line.startswith("small "))
@@ -136,3 +138,25 @@ def test_linking_keeps_the_pinterest_audience_and_waits_for_a_creation_in_progre
     assert refused.code == 2 and "creating the customer list of audience new right now" in refused.err
     mapping = store.get_mappings(["new"])["new"]
     assert (mapping.state.value, mapping.customer_list_id) == ("CREATING", None)
+
+
+def test_the_latest_health_check_is_shown_per_audience(stack, run_cli, tmp_path: Path):
+    sync(stack, run_cli, tmp_path, {"big": 4, "gone": 2})
+    stack.health_handler()({}, FakeContext())
+    gone_list = json.loads(run_cli("audiences", "--json").out)["audiences"][1]["customer_list_id"]
+    stack.emulator.state.delete_customer_list(gone_list)
+    stack.health_handler()({}, FakeContext())
+
+    result = run_cli("audiences", "--no-pinterest")
+
+    assert result.code == 0, result.err
+    big = next(line for line in result.out.splitlines() if line.startswith("big "))
+    gone = next(line for line in result.out.splitlines() if line.startswith("gone "))
+    assert "too_small, size 4 (was 4), checked " in big
+    assert "missing, missing customer list, size 0 (was 2), checked " in gone  # its audience stays, emptied
+    rows = {
+        row["audience_id"]: row for row in json.loads(run_cli("audiences", "--json", "--no-pinterest").out)["audiences"]
+    }
+    assert rows["big"]["health"]["state"] == "too_small" and rows["big"]["health"]["size"] == 4
+    assert rows["gone"]["health"]["missing"] == ["customer_list"] and rows["gone"]["health"]["previous_size"] == 2
+    assert gone_list not in json.dumps(rows["gone"]["health"])  # no Pinterest id in the health facts

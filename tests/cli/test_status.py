@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from tests.builders import body, profile
+from tests.builders import FakeContext, body, profile
 from tests.cli.conftest import process
 
 RUN = {
@@ -46,6 +46,7 @@ def test_the_local_stack_on_one_screen(stack, run_cli):
         "QUEUE",
         "DEAD-LETTER QUEUE",
         "LAST DATAFLOW RUN",
+        "AUDIENCE HEALTH",
     ]
     assert "pinsync local" in out and "549755885175" in out
     assert "access token expires" in out and "days left" in out  # from token_status
@@ -147,3 +148,26 @@ def test_the_last_run_of_a_busy_log_group_is_the_newest():
     runs = [end - 600_000 + i * 1_000 for i in range(600)]  # a run a second for 10 minutes: 60 pages of 10
     found = latest_run(BusyLogs(runs), "/aws/lambda/sync", now)
     assert found is not None and found[1] == {"at": runs[-1]}
+
+
+def test_audience_health_shows_the_latest_check_unhealthy_first(stack, run_cli):
+    assert "no health check yet" in run_cli("status").out
+    sqs = stack.client("sqs")
+    members = [profile({"big": "realized"}, email=f"b{i}@example.com") for i in range(100)]
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body(*members))
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body(profile({"small": "realized"}, email="s@example.com")))
+    process(stack)
+    stack.health_handler()({}, FakeContext())
+
+    result = run_cli("status")
+
+    assert result.code == 0, result.err
+    part = result.out.split("AUDIENCE HEALTH")[1]
+    lines = [line.split() for line in part.splitlines() if line.strip()]
+    assert lines[0][:5] == ["audiences", "2", "checked:", "1", "ok,"]
+    assert [line[0] for line in lines[1:]] == ["small", "big"]  # the unhealthy first
+    assert "too_small, size 1, checked" in part and "under Pinterest's 100 minimum" in part
+    assert "ok, size 100, checked" in part
+    document = json.loads(run_cli("status", "--json").out)["audience health"]
+    assert document["audiences"]["small"]["state"] == "too_small"
+    assert document["audiences"]["big"]["size"] == 100

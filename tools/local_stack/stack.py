@@ -21,6 +21,9 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 from pinsync.core.observability import instrumented
+from pinsync.health.runtime import HealthClients
+from pinsync.health.runtime import build_runtime as build_health_runtime
+from pinsync.health.settings import HealthSettings
 from pinsync.rotation.runtime import RotationClients
 from pinsync.rotation.runtime import build_runtime as build_rotation_runtime
 from pinsync.rotation.settings import RotationSettings
@@ -126,6 +129,24 @@ class LocalStack:
             RotationSettings.of(**(values | overrides)),
             RotationClients.create(self.session(), endpoint_url=self.endpoint_url),
             sleep=sleep,
+        )
+        handler: Handler = instrumented()(runtime.handle)
+        return handler
+
+    def health_handler(self, *, clock: Callable[[], datetime] | None = None, **overrides: Any) -> Handler:
+        """The audience health function's handler as Lambda runs it, with the settings template.yaml gives it."""
+        values: dict[str, Any] = {
+            "ad_account_id": DEFAULT_AD_ACCOUNT_ID,
+            "pinterest_api_base_url": self.emulator.base_url,
+            "token_secret_id": self.secret_arn,
+            "state_table_name": TABLE,
+            "event_bus_name": "default",
+            "destination_name": DESTINATION_NAME,
+        }
+        runtime = build_health_runtime(
+            HealthSettings.of(**(values | overrides)),
+            HealthClients.create(self.session(), endpoint_url=self.endpoint_url),
+            clock=clock or (lambda: datetime.now(UTC)),
         )
         handler: Handler = instrumented()(runtime.handle)
         return handler

@@ -3,7 +3,8 @@
 `pinsync audiences` (or `audiences list`) reads every mapping from the state table and asks Pinterest, live,
 for each list's or audience's status (READY / TOO_SMALL) and size; lists under 100 matched accounts are flagged
 (Pinterest needs 100 before the audience can be used). `activate` records an activation (optionally the name of
-the list/audience to create, or an existing customer list to link); `deactivate` stops syncing an audience (its
+the list/audience to create, or an existing customer list to link). The HEALTH column is the latest scheduled health
+check (the state table's HEALTH items: state, size, when), read even with --no-pinterest. `deactivate` stops syncing an audience (its
 list and mapping stay). Once any activation is recorded, activations decide what syncs, not ACTIVATED_AUDIENCES.
 
 Exit codes: 0 ok; 2 usage error; 3 Pinterest refused (a lookup failed, or the list to link does not exist);
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
+from pinsync.adapters.dynamo_health import DynamoHealthStore
 from pinsync.adapters.dynamo_mappings import DynamoMappingStore
 from pinsync.adapters.pinterest_ads import PinterestClient
 from pinsync.adapters.secretsmanager_token import SecretsManagerTokenSource
@@ -33,6 +35,7 @@ from pinsync.core.settings import PINTEREST_API_BASE_URL
 from pinsync.sync.membership import audience_id_problem
 from pinsync.sync.planning import AudienceMapping
 
+from pinsync_cli import health
 from pinsync_cli.stack import (
     EXIT_OK,
     EXIT_REMOTE_REFUSED,
@@ -114,6 +117,7 @@ class AudienceRow:
     status: str | None  # Pinterest's, live
     size: int | None
     flag: str
+    health: dict[str, Any] | None = None  # the latest health check (HEALTH item), None before the first
 
 
 @contextmanager
@@ -139,10 +143,17 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
     try:
         mappings = store.all_mappings()
         activations = store.activations()
+        checks = DynamoHealthStore(deployment.client("dynamodb"), deployment.require("table")).get_many(
+            [mapping.audience_id for mapping in mappings]
+        )
     except (ClientError, BotoCoreError) as error:
         raise aws_error("cannot read the state table", error) from None
     client, why_not = (None, "not asked (--no-pinterest)") if args.no_pinterest else pinterest_client(deployment)
     rows = [_row(mapping, activations) for mapping in mappings]
+    health_text = {audience_id: health.summary(record) for audience_id, record in checks.items()}
+    for row in rows:
+        if row.audience_id in checks:
+            row.health = health.as_json(checks[row.audience_id])
     known = {mapping.audience_id for mapping in mappings}
     rows += [
         AudienceRow(audience_id, "yes", "-", None, None, None, None, None, "no list yet (waits for the first add)")
@@ -173,7 +184,7 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     else:
-        _render(rows, activations, why_not, out)
+        _render(rows, activations, why_not, out, health_text)
     return EXIT_REMOTE_REFUSED if refused else EXIT_OK
 
 
@@ -216,7 +227,13 @@ def _flag(row: AudienceRow, min_matched: int) -> None:
         row.flag = "no Pinterest audience yet (created on the next add)"
 
 
-def _render(rows: list[AudienceRow], activations: frozenset[str] | None, why_not: str | None, out: TextIO) -> None:
+def _render(
+    rows: list[AudienceRow],
+    activations: frozenset[str] | None,
+    why_not: str | None,
+    out: TextIO,
+    health_text: dict[str, str],
+) -> None:
     if activations is None:
         print("activations: none recorded, ACTIVATED_AUDIENCES decides what syncs", file=out)
     else:
@@ -226,7 +243,9 @@ def _render(rows: list[AudienceRow], activations: frozenset[str] | None, why_not
     if not rows:
         print("no audience mapped yet", file=out)
         return
-    header = ("AUDIENCE", "ACTIVE", "MAPPING", "CUSTOMER LIST", "PINTEREST AUDIENCE", "STATUS", "SIZE", "NAME", "NOTE")
+    header = (
+        "AUDIENCE", "ACTIVE", "MAPPING", "CUSTOMER LIST", "PINTEREST AUDIENCE", "STATUS", "SIZE", "NAME", "HEALTH", "NOTE"
+    )  # fmt: skip
     table = [header] + [
         (
             row.audience_id,
@@ -237,6 +256,7 @@ def _render(rows: list[AudienceRow], activations: frozenset[str] | None, why_not
             row.status or "n/a",
             "-" if row.size is None else str(row.size),
             row.name or "-",
+            health_text.get(row.audience_id, "-"),
             row.flag,
         )
         for row in rows

@@ -7,6 +7,8 @@
 - dead-letter queue: messages waiting (redrive them with `pinsync redrive`)
 - last dataflow run: the counts of the latest `Dataflow run` line in the sync function's log group (n/a when
   there is no log group to read, e.g. locally)
+- audience health: the latest health check of each audience (the state table's HEALTH items): ok, too_small,
+  missing or unreadable, its size on Pinterest and when it was checked
 
 Each part is read independently; one that cannot be read says why. Exit codes: 0 every part read; 2 usage error;
 4 some part could not be read because of an AWS error (the rest is still shown).
@@ -23,9 +25,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pinsync.adapters.dynamo_health import DynamoHealthStore
 from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
 from pinsync.core.errors import SecretStoreError
 
+from pinsync_cli import health
 from pinsync_cli.stack import EXIT_AWS, EXIT_OK, Deployment, add_target_arguments, aws_code, resolve
 from pinsync_cli.token_status import token_rows, token_status
 
@@ -53,6 +57,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "destination_name",
         "destination_description",
         "ad_account_id",
+        "table",
     )
     parser.set_defaults(func=run)
     return parser
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, now: datetime | 
     screen.part("queue", lambda section: _queue(deployment, section, now, dead_letter=False))
     screen.part("dead-letter queue", lambda section: _queue(deployment, section, now, dead_letter=True))
     screen.part("last dataflow run", lambda section: _last_run(deployment, section, now))
+    screen.part("audience health", lambda section: _audience_health(deployment, section))
     if args.json:
         print(json.dumps({section.title: section.data for section in screen.sections}, indent=2), file=out)
     else:
@@ -244,6 +250,35 @@ def _last_run(deployment: Deployment, section: Section, now: datetime) -> None:
             _reasons({**identities.get("excluded_by_reason", {}), **identities.get("failed_by_reason", {})}),
         ),
     ]
+
+
+# More audiences than this: the others are counted, and `pinsync audiences` lists them all.
+HEALTH_ROWS = 20
+
+
+def _audience_health(deployment: Deployment, section: Section) -> None:
+    table = deployment.get("table")
+    if not table:
+        section.rows.append(("audiences", "n/a", "give --table or --stack-name"))
+        section.data["error"] = "no table"
+        return
+    records = DynamoHealthStore(deployment.client("dynamodb"), table).all_records()
+    section.data["audiences"] = {record.audience_id: health.as_json(record) for record in records}
+    if not records:
+        section.rows.append(("audiences", "n/a", "no health check yet (the AudienceHealthFunction runs daily)"))
+        return
+    states: dict[str, int] = {}
+    for record in records:
+        states[record.state.value] = states.get(record.state.value, 0) + 1
+    latest = max(record.checked_at for record in records)
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    section.rows.append(("audiences", f"{len(records)} checked: {counts}", f"latest check {health.when(latest)}"))
+    # the unhealthy first, then by id
+    ordered = sorted(records, key=lambda r: (r.state.value == "ok", r.audience_id))
+    for record in ordered[:HEALTH_ROWS]:
+        section.rows.append((record.audience_id, health.summary(record), health.note(record)))
+    if len(records) > HEALTH_ROWS:
+        section.rows.append(("...", f"{len(records) - HEALTH_ROWS} more", "`pinsync audiences` lists them all"))
 
 
 def _function_log_group(deployment: Deployment) -> str | None:
