@@ -53,7 +53,7 @@ class AlertService:
                 opened = self.state.clear(decision.key)
                 if opened is None:
                     summary["ignored"] += 1
-                    logger.info("Alarm recovered but no alert was open", extra={"alert_key": decision.key})
+                    logger.info("Recovered but no alert was open", extra={"alert_key": decision.key})
                     continue
                 self._send(recovered_alert(decision, opened, self.context))
                 sent.append("recovered")
