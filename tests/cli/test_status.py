@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.builders import FakeContext, body, profile
@@ -171,3 +172,28 @@ def test_audience_health_shows_the_latest_check_unhealthy_first(stack, run_cli):
     document = json.loads(run_cli("status", "--json").out)["audience health"]
     assert document["audiences"]["small"]["state"] == "too_small"
     assert document["audiences"]["big"]["size"] == 100
+
+
+def test_the_oldest_message_and_how_long_it_may_wait_for_its_next_retry(stack, run_cli):
+    # CloudWatch's ApproximateAgeOfOldestMessage (moto keeps what is put): an hour-old message
+    queue_name = stack.queue_url.rstrip("/").rsplit("/", 1)[-1]
+    stack.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": queue_name}],
+                "Value": 3600.0,
+                "Unit": "Seconds",
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=2),
+            }
+        ],
+    )
+
+    result = run_cli("status")
+    queue = result.out.split("QUEUE")[1].split("DEAD-LETTER QUEUE")[0]
+
+    assert "oldest message" in queue and "60 min" in queue
+    # after an hour of failures a message has had at most 7 deliveries: the 7th waits up to 64 minutes
+    assert "next retry" in queue and "within 64 min" in queue
+    assert json.loads(run_cli("status", "--json").out)["queue"]["next_retry_within_seconds"] == 3840

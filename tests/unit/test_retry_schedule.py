@@ -98,3 +98,15 @@ def test_the_last_allowed_delivery_keeps_the_queue_timeout():
 def test_the_longest_time_to_the_dead_letter_queue_counts_every_delivery():
     # 5 receives: backoffs after the first four (60 + 120 + 240 + 480) and up to 660 s per delivery.
     assert DEFAULT.longest_time_to_dead_letter(5, visibility_timeout=660) == 900 + 5 * 660
+
+
+@given(st.integers(min_value=1, max_value=30), st.randoms(use_true_random=False))
+def test_the_next_retry_bound_of_a_message_of_some_age_is_never_too_short(receive_count, rng):
+    # a message that failed on deliveries 1..k-1, with any jitter, then on its k-th: it waits at most ceiling(k)
+    age = sum(DEFAULT.delay(k, rng) for k in range(1, receive_count))
+    assert DEFAULT.next_retry_within(age) >= DEFAULT.ceiling(receive_count)
+    assert DEFAULT.next_retry_within(age) <= DEFAULT.cap_seconds
+
+
+def test_the_next_retry_bound_grows_with_age_up_to_the_cap():
+    assert [DEFAULT.next_retry_within(age) for age in (0, 30, 3600, 5 * 3600)] == [60, 120, 3840, 14400]

@@ -2,8 +2,9 @@
 
 - destination: Name, Description and Ad account (stack parameters/outputs, or flags / environment)
 - token: expiry dates, days left, last and next rotation (the token secret; values are never printed)
-- queue: messages waiting, in flight and delayed; age of the oldest message (CloudWatch
-  `ApproximateAgeOfOldestMessage`, n/a where CloudWatch has no datapoint, e.g. locally)
+- queue: messages waiting, in flight (being processed, or hidden for their retry backoff) and delayed; age of the
+  oldest message (CloudWatch `ApproximateAgeOfOldestMessage`, n/a where CloudWatch has no datapoint, e.g. locally)
+  and, from it, how long it may wait for its next retry if it is failing
 - dead-letter queue: messages waiting (redrive them with `pinsync redrive`)
 - last dataflow run: the counts of the latest `Dataflow run` line in the sync function's log group (n/a when
   there is no log group to read, e.g. locally)
@@ -28,6 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pinsync.adapters.dynamo_health import DynamoHealthStore
 from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
 from pinsync.core.errors import SecretStoreError
+from pinsync.sync.retry_schedule import RetrySchedule
+from pinsync.sync.settings import SyncSettings
 
 from pinsync_cli import health
 from pinsync_cli.stack import EXIT_AWS, EXIT_OK, Deployment, add_target_arguments, aws_code, resolve
@@ -37,6 +40,10 @@ from pinsync_cli.token_status import token_rows, token_status
 # group a wide window would stop before it reaches the newest run.
 LOG_WINDOWS = (timedelta(minutes=2), timedelta(minutes=15), timedelta(hours=6), timedelta(days=7))
 MAX_LOG_PAGES = 20
+# The sync function's retry backoff as the template deploys it (base and cap are not template parameters).
+RETRY_SCHEDULE = RetrySchedule(
+    SyncSettings.model_fields["retry_base_seconds"].default, SyncSettings.model_fields["retry_cap_seconds"].default
+)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -184,6 +191,12 @@ def _queue(deployment: Deployment, section: Section, now: datetime, *, dead_lett
     age, why = _oldest_age(deployment, name, now)
     section.data["oldest_message_age_seconds"] = age
     section.rows.append(("oldest message", "n/a" if age is None else _age(age), why or "CloudWatch, last 15 min"))
+    if not dead_letter and age is not None:
+        within = RETRY_SCHEDULE.next_retry_within(age)
+        section.data["next_retry_within_seconds"] = within
+        section.rows.append(
+            ("next retry", f"within {_age(within)}", "of the oldest message, if it is failing (backoff per delivery)")
+        )
 
 
 def _oldest_age(deployment: Deployment, queue_name: str, now: datetime) -> tuple[float | None, str | None]:

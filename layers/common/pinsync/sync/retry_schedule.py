@@ -72,6 +72,15 @@ class RetrySchedule:
         processing, and the last one's timeout, which is not extended: see :meth:`RetryPolicy.visibility`)."""
         return self.longest_span(receives) + receives * visibility_timeout
 
+    def next_retry_within(self, age_seconds: float) -> int:
+        """The longest a failing message ``age_seconds`` old may wait for its next delivery: the ceiling after the
+        most deliveries it can have had (its delays so far are at least their floors). ``pinsync status`` shows it
+        for the oldest message; SQS does not tell a message's remaining visibility without receiving it."""
+        receives = 1
+        while receives < _DOUBLINGS_TO_ANY_CAP + 1 and self.guaranteed_span(receives + 1) <= age_seconds:
+            receives += 1
+        return self.ceiling(receives)
+
     def receives_needed(self, horizon_seconds: float) -> int:
         """The fewest deliveries (``maxReceiveCount``) whose guaranteed span covers ``horizon_seconds``."""
         if horizon_seconds <= 0:
