@@ -389,3 +389,32 @@ def test_status_of_a_secret_never_connected(secret, emulator):
     assert "NOT CONNECTED" in out.getvalue() and "pinsync connect" in out.getvalue()
     out = io.StringIO()
     assert status.run(parse("status", "--secret-id", "nope"), out=out) == 4
+
+
+@pytest.mark.parametrize("auto_redrive", ["Enabled", "Disabled"])
+def test_a_new_token_redrives_the_dead_letters_that_can_now_succeed(secret, emulator, auto_redrive):
+    arn, _ = secret
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq_url = sqs.create_queue(QueueName="pinsync-audience-dlq")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName="pinsync-audience")["QueueUrl"]
+    update = json.dumps(
+        {"segmentMembership": {"ups": {"seg": {"status": "realized"}}}, "identityMap": {"Email": [{"id": "a@b.co"}]}}
+    )
+    for message in (update, "{not json"):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=message)
+    refresh_token = emulator.state.mint_tokens()["refresh_token"]
+    out = io.StringIO()
+    flags = ("--queue-url", queue_url, "--dlq-url", dlq_url, "--auto-redrive", auto_redrive)
+
+    code = connect.run(connect_args(emulator, arn, "--refresh-token", refresh_token, *flags), out=out, err=out)
+
+    assert code == 0, out.getvalue()
+    moved = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    if auto_redrive == "Disabled":
+        assert "dead-letter queue" not in out.getvalue() and "Messages" not in moved
+        return
+    assert "dead-letter queue: 1 message(s) moved back to the audience queue, 1 left" in out.getvalue()
+    [message] = moved["Messages"]
+    assert message["Body"] == update and "pinsync_redriven" in message["MessageAttributes"]
+    left = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in left] == ["{not json"]

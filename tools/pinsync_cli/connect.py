@@ -4,6 +4,11 @@ Runs Pinterest's authorization-code flow for an operator (or, with ``--refresh-t
 refresh token), checks that the new token can read the configured ad account and that the connected user may manage
 its customer lists and audiences (``pinsync.access``), and writes the token secret as the new AWSCURRENT. Nothing is written unless every check passed. No token is ever printed.
 
+A lost token is a cause of dead-lettered updates that the new token removes: once it is stored, the dead-letter
+queue is redriven as the alert function does when the dataflow recovers (the messages the contract accepts, each at
+most once automatically, at most 10,000), unless the stack's ``AutoRedrive`` (or ``--auto-redrive``) is
+``Disabled`` or the queues are not known (``--queue-url`` and ``--dlq-url``, or the stack).
+
 Targets the deployment like every command (``--stack-name``/``PINSYNC_STACK_NAME``, ``--region``, explicit flags,
 then the environment). Exit codes: 0 connected; 2 usage or configuration error; 3 Pinterest refused (invalid
 grant, state mismatch, cannot read the ad account or manage its audiences, authorization not completed); 4 AWS error.
@@ -26,9 +31,11 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 from pinsync.access import audience_access_problem, describe_audience_access
 from pinsync.adapters.pinterest_oauth import PinterestAccountCheck, PinterestOAuthClient
 from pinsync.adapters.secretsmanager_versions import SecretsManagerVersions
+from pinsync.adapters.sqs_redrive import AUTO_REDRIVE_MAX_MESSAGES, move_messages
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import PinterestError, SecretStoreError
 from pinsync.core.observability import NO_METRICS
@@ -43,7 +50,9 @@ from pinsync_cli.stack import (
     EXIT_REMOTE_REFUSED,
     EXIT_USAGE,
     CliError,
+    Deployment,
     add_target_arguments,
+    aws_error,
     resolve,
 )
 
@@ -66,7 +75,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_arguments(parser, "secret_id", "ad_account_id", "api_base_url")
+    add_target_arguments(
+        parser, "secret_id", "ad_account_id", "api_base_url", "queue_url", "dead_letter_queue_url", "auto_redrive"
+    )
     parser.add_argument("--client-id", help="Pinterest app id (default: $PINTEREST_CLIENT_ID)")
     parser.add_argument("--client-secret", help="Pinterest app secret (default: $PINTEREST_CLIENT_SECRET)")
     parser.add_argument(
@@ -133,7 +144,30 @@ def run(
         f"  secret {secret_id}: version {version} is now AWSCURRENT",
         file=out,
     )
+    _redrive_dead_letters(deployment, out)
     return EXIT_OK
+
+
+def _redrive_dead_letters(deployment: Deployment, out: TextIO) -> None:
+    """The token was a cause of failures: move back the dead-lettered updates that can now succeed. Best effort:
+    the token is stored whatever happens here, and `pinsync redrive` remains."""
+    dlq_url, queue_url = deployment.get("dead_letter_queue_url"), deployment.get("queue_url")
+    if (deployment.get("auto_redrive") or "Enabled") == "Disabled" or not (dlq_url and queue_url):
+        return
+    try:
+        report = move_messages(
+            deployment.client("sqs"), dlq_url, queue_url, only_valid=True, limit=AUTO_REDRIVE_MAX_MESSAGES, mark=True
+        )
+    except (ClientError, BotoCoreError) as error:
+        print(f"  dead-letter queue: not redriven ({aws_error('AWS error', error)}); run `pinsync redrive`", file=out)
+        return
+    left = sum(report.left.values()) + sum(report.failed.values())
+    if report.moved_total or left:
+        print(
+            f"  dead-letter queue: {report.moved_total} message(s) moved back to the audience queue"
+            + (f", {left} left (`pinsync redrive --dry-run` says why)" if left else ""),
+            file=out,
+        )
 
 
 def _config(args: argparse.Namespace, ad_account_id: str | None, api_base_url: str | None) -> ConnectConfig:

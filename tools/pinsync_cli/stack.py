@@ -85,6 +85,14 @@ VALUES: dict[str, Value] = {
         ),
         Value("ad_account_id", "--ad-account-id", "Pinterest ad account id", None, "AdAccountId", "AD_ACCOUNT_ID"),
         Value(
+            "auto_redrive",
+            "--auto-redrive",
+            "Enabled or Disabled: redrive the dead-letter queue once the cause is gone (the stack's AutoRedrive)",
+            None,
+            "AutoRedrive",
+            "PINSYNC_AUTO_REDRIVE",
+        ),
+        Value(
             "api_base_url",
             "--api-base-url",
             "Pinterest API base URL",

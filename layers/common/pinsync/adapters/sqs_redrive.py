@@ -25,6 +25,7 @@ ALREADY_REDRIVEN = "already redriven automatically"
 REDRIVEN_MARK = "pinsync_redriven"
 _MAX_ATTRIBUTES = 10  # SQS's limit per message
 RECEIVE_VISIBILITY_SECONDS = 120
+AUTO_REDRIVE_MAX_MESSAGES = 10_000  # per automatic redrive (the alert function's, and pinsync connect's)
 MAX_BATCH_BYTES = 262_144  # the classic SendMessageBatch total (256 KiB), accepted by every queue
 
 

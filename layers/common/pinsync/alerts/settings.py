@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from pinsync.adapters.sqs_redrive import AUTO_REDRIVE_MAX_MESSAGES
 from pinsync.alerts.model import AlertContext
 from pinsync.core.settings import Settings
 
@@ -28,7 +29,7 @@ class AlertSettings(Settings):
     token_secret_id: str = ""
     # Automatic redrive (pinsync.alerts.redrive): both queue URLs are needed; AutoRedrive=Disabled turns it off.
     auto_redrive: Literal["Enabled", "Disabled"] = "Enabled"
-    auto_redrive_max_messages: int = Field(default=10_000, ge=1, le=1_000_000)
+    auto_redrive_max_messages: int = Field(default=AUTO_REDRIVE_MAX_MESSAGES, ge=1, le=1_000_000)
     dead_letter_queue_url: str = ""
     audience_queue_url: str = ""
     health_log_group: str = ""
