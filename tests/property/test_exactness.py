@@ -289,12 +289,17 @@ class Run:
         return self.world.emulator.state.members(lists[0]["id"]) if lists else set()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize="PINSYNC_MODEL_EXAMPLES" not in os.environ,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def model_settings(examples: int) -> settings:
+    """Bounded for make test, derandomised there (the same examples every run); fresh with PINSYNC_MODEL_EXAMPLES."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize="PINSYNC_MODEL_EXAMPLES" not in os.environ,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@model_settings(EXAMPLES)
 @given(histories(), st.data())
 def test_membership_ends_equal_to_the_model(world: World, events: list[Event], data: st.DataObject) -> None:
     run = Run(
@@ -320,12 +325,7 @@ def test_membership_ends_equal_to_the_model(world: World, events: list[Event], d
         assert run.members(audience) == expected[audience], f"audience {audience}"
 
 
-@settings(
-    max_examples=EXAMPLES // 2,
-    deadline=None,
-    derandomize="PINSYNC_MODEL_EXAMPLES" not in os.environ,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@model_settings(EXAMPLES // 2)
 @given(histories(), st.data())
 def test_an_erasure_ends_equal_to_the_model_whatever_is_redelivered_after_it(
     world: World, events: list[Event], data: st.DataObject

@@ -78,14 +78,20 @@ class LocalStack:
     def client(self, service: str) -> Any:
         return self.session().client(service, endpoint_url=self.endpoint_url)
 
-    def sync_settings(self, **overrides: Any) -> SyncSettings:
-        """The sync function's settings, as template.yaml sets them, pointed at the local resources."""
-        values: dict[str, Any] = {
+    def _pinterest_and_table(self) -> dict[str, Any]:
+        """What the functions that call Pinterest and use the state table share: the emulator, the secret, the table."""
+        return {
             "ad_account_id": DEFAULT_AD_ACCOUNT_ID,
             "pinterest_api_base_url": self.emulator.base_url,
             "token_secret_id": self.secret_arn,
             "state_table_name": TABLE,
             "event_bus_name": "default",
+        }
+
+    def sync_settings(self, **overrides: Any) -> SyncSettings:
+        """The sync function's settings, as template.yaml sets them, pointed at the local resources."""
+        values: dict[str, Any] = {
+            **self._pinterest_and_table(),
             "activated_audiences": self.settings.activated_audiences,
             "max_records_per_request": self.settings.max_records_per_request,
             "destination_name": DESTINATION_NAME,
@@ -135,14 +141,7 @@ class LocalStack:
 
     def health_handler(self, *, clock: Callable[[], datetime] | None = None, **overrides: Any) -> Handler:
         """The audience health function's handler as Lambda runs it, with the settings template.yaml gives it."""
-        values: dict[str, Any] = {
-            "ad_account_id": DEFAULT_AD_ACCOUNT_ID,
-            "pinterest_api_base_url": self.emulator.base_url,
-            "token_secret_id": self.secret_arn,
-            "state_table_name": TABLE,
-            "event_bus_name": "default",
-            "destination_name": DESTINATION_NAME,
-        }
+        values: dict[str, Any] = {**self._pinterest_and_table(), "destination_name": DESTINATION_NAME}
         runtime = build_health_runtime(
             HealthSettings.of(**(values | overrides)),
             HealthClients.create(self.session(), endpoint_url=self.endpoint_url),

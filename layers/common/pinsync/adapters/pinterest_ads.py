@@ -39,6 +39,7 @@ from pinsync.core.errors import (
 from pinsync.core.observability import MetricName, MetricsSink, MetricUnit, logger
 from pinsync.core.ports import AccessTokenSource
 from pinsync.core.retry import RetryPolicy
+from pinsync.core.settings import PinterestAccess
 from pinsync.sync.membership import Operation
 
 LIST_TYPE = "EMAIL"  # records are SHA-256 hex digests; Pinterest tells emails and MAIDs apart on ingestion
@@ -76,6 +77,29 @@ class PinterestClient:
         self._metrics = metrics
 
     # -- the port -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def of(
+        cls,
+        access: PinterestAccess,
+        *,
+        tokens: AccessTokenSource,
+        session: requests.Session,
+        deadline: Deadline,
+        metrics: MetricsSink,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> PinterestClient:
+        """The client a function builds per invocation from its settings (ad account, API base, timeout)."""
+        return cls(
+            base_url=access.pinterest_api_base_url,
+            ad_account_id=access.ad_account_id,
+            tokens=tokens,
+            session=session,
+            deadline=deadline,
+            metrics=metrics,
+            timeout=access.pinterest_timeout_seconds,
+            sleep=sleep,
+        )
 
     def create_customer_list(self, name: str, records: Sequence[str]) -> str:
         body = {"name": name, "records": ",".join(records), "list_type": LIST_TYPE}

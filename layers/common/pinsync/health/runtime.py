@@ -62,14 +62,12 @@ class HealthRuntime:
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """The scheduled event carries nothing the check needs (and is never logged)."""
         deadline = Deadline.from_lambda_context(context)
-        client = PinterestClient(
-            base_url=self.settings.pinterest_api_base_url,
-            ad_account_id=self.settings.ad_account_id,
+        client = PinterestClient.of(
+            self.settings,
             tokens=self.tokens,
             session=self.session,
             deadline=deadline,
             metrics=self.metrics,
-            timeout=self.settings.pinterest_timeout_seconds,
             sleep=self.sleep,
         )
         check = AudienceHealthCheck(

@@ -19,7 +19,14 @@ from typing import NamedTuple
 from pinsync.events import ExclusionReason, RejectionReason
 from pinsync.sync.consent import ConsentPolicy, denies_sharing
 from pinsync.sync.contract import ContractError, ErasureRequest, Profile, Qualification
-from pinsync.sync.identities import IdentityKind, is_placeholder, record_function, sha256_hex
+from pinsync.sync.identities import (
+    HashedIdentity,
+    IdentityKind,
+    is_placeholder,
+    record_function,
+    resolve,
+    sha256_hex,
+)
 
 # Audience ids end up in DynamoDB keys (2,048 bytes at most): a longer one would fail the whole batch's reads.
 MAX_AUDIENCE_ID_LENGTH = 256
@@ -203,16 +210,11 @@ def extract_erasure(
     records: list[str] = []
     excluded = requested = 0
     for namespace, values in request["identityMap"].items():
-        kind = namespaces.get(namespace.lower())
         requested += len(values)
-        if kind is None:
-            excluded += len(values)
-            continue
-        to_record = record_function(kind)
         for value in values:
-            record = to_record(value["id"])
-            if type(record) is str:
-                records.append(record)
+            resolved = resolve(namespace, value["id"], namespaces)
+            if isinstance(resolved, HashedIdentity):
+                records.append(resolved.record)
             else:
                 excluded += 1
     at = _qualified_at(

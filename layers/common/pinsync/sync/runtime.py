@@ -89,14 +89,12 @@ class SyncRuntime:
         logger.set_correlation_id(messages[0].message_id if messages else None)
         logger.append_keys(message_count=len(messages))
         deadline = Deadline.from_lambda_context(context)
-        client = PinterestClient(
-            base_url=self.settings.pinterest_api_base_url,
-            ad_account_id=self.settings.ad_account_id,
+        client = PinterestClient.of(
+            self.settings,
             tokens=self.tokens,
             session=self.session,
             deadline=deadline,
             metrics=self.metrics,
-            timeout=self.settings.pinterest_timeout_seconds,
             sleep=self.sleep,
         )
         sync = AudienceSync(
