@@ -114,3 +114,37 @@ def test_usage_errors(stack, run_cli):
     assert run_cli("forget").code == 2
     bad_id = run_cli("forget", "--email", "a@b.co", "--request-id", "jane@example.com")
     assert bad_id.code == 2 and "never an identity" in bad_id.err and "jane" not in bad_id.err
+
+
+def test_file_lines_survive_crlf_quotes_case_and_hostile_values():
+    import io
+
+    from pinsync_cli.forget import Identities, read_file
+
+    hashed = sha256_hex("joe@example.com").upper()  # a hashed email in capitals is the same record
+    text = (
+        "kind,value\r\n"
+        '"email"," Jane@Example.com "\r\n'
+        f"{hashed}\r\n"
+        f"IDFA,{GAID.upper()}\r\n"
+        "email,\r\n"  # empty: a placeholder
+        "gaid,not-a-uuid\r\n"
+        + "x"
+        * 100_000
+        + "@example.com\r\n"  # huge, but an email by the sync function's rule: hashed like it
+        "\ufeffemail,zero\u200bwidth@example.com\r\n"  # a byte-order mark inside the file is not a kind
+    )
+    identities = Identities()
+    read_file(io.StringIO(text), identities)
+
+    assert list(identities.records) == [
+        sha256_hex("jane@example.com"),
+        sha256_hex("joe@example.com"),
+        sha256_hex(GAID),
+        sha256_hex("x" * 100_000 + "@example.com"),
+    ]
+    assert identities.rejections == [
+        "line 5: email placeholder_identity",
+        "line 6: gaid invalid_identity",
+        "line 8: unknown kind (email, email_sha256, gaid or idfa)",
+    ]
