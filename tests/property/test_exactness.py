@@ -108,6 +108,31 @@ class Erase:
         return json.dumps({"privacyRequest": request})
 
 
+@dataclass(frozen=True)
+class Deny:
+    """A message of profile ``profile`` whose consent now denies sharing (``consents.share.val`` ``n``), qualified at
+    10:00 + ``minute``: it counts as of that time or the message's send time, whichever is later."""
+
+    profile: int
+    emails: tuple[str, ...]
+    minute: int
+
+    @property
+    def at(self) -> datetime:
+        return max(START, datetime(2026, 11, 28, 10, 0, tzinfo=UTC) + timedelta(minutes=self.minute))
+
+    def body(self) -> str:
+        qualified = (datetime(2026, 11, 28, 10, 0, tzinfo=UTC) + timedelta(minutes=self.minute)).isoformat()
+        document = profile(
+            {"A": "realized"},
+            email=list(self.emails),
+            extra_identities={"ECID": [f"ECID-{self.profile}"]},
+            at=qualified.replace("+00:00", "Z"),
+        )
+        document["consents"] = {"share": {"val": "n"}}
+        return body(document)
+
+
 def emails_of(profile_number: int) -> list[str]:
     own = [f"p{profile_number}.{index}@example.com" for index in range(3)]
     return own + (["family@example.com"] if profile_number < 2 else [])  # profiles 0 and 1 share one
@@ -125,9 +150,10 @@ def histories(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-def truth(events: list[Event], erasure: Erase | None = None) -> dict[str, set[str]]:
+def truth(events: list[Event], erasure: Erase | None = None, denial: Deny | None = None) -> dict[str, set[str]]:
     """Per audience, the identifiers (hashed) the history leaves in it. An erasure of an email at T is, in every
-    audience, its removal at T and an exit at T of every profile that ever added it there."""
+    audience, its removal at T and an exit at T of every profile that ever added it there; a consent denial of a
+    profile, in every audience, the removal of its message's emails and the exit of the profile, at its time."""
     ever_added: dict[tuple[str, int], set[str]] = {}
     for event in events:
         if not event.exited:
@@ -152,6 +178,10 @@ def truth(events: list[Event], erasure: Erase | None = None) -> dict[str, set[st
                 if where == audience and erasure.email in added:
                     concerned |= added
             concern(audience, concerned, erasure.at, False)
+    if denial is not None:
+        for audience in AUDIENCES:
+            concerned = set(denial.emails) | ever_added.get((audience, denial.profile), set())
+            concern(audience, concerned, denial.at, False)
     return {
         audience: {sha256_hex(email) for (where, email), (_, member) in latest.items() if where == audience and member}
         for audience in AUDIENCES
@@ -325,19 +355,9 @@ def test_membership_ends_equal_to_the_model(world: World, events: list[Event], d
         assert run.members(audience) == expected[audience], f"audience {audience}"
 
 
-@model_settings(EXAMPLES // 2)
-@given(histories(), st.data())
-def test_an_erasure_ends_equal_to_the_model_whatever_is_redelivered_after_it(
-    world: World, events: list[Event], data: st.DataObject
-) -> None:
-    """Issue 13: after a history, a privacy request for one email (at a time anywhere in the history), delivered at
-    once with redeliveries of older messages (adds the erasure must win against, exits, in any order, concurrently,
-    with Pinterest failures): the lists end as the model says."""
-    used = {event.minute for event in events}
-    erasure = Erase(
-        data.draw(st.sampled_from([email for number in range(3) for email in emails_of(number)]), label="erased"),
-        data.draw(st.integers(0, 600).filter(lambda minute: minute not in used), label="erasure minute"),
-    )
+def after_history(world: World, events: list[Event], data: st.DataObject, last: Delivery) -> Run:
+    """Drain the history, then ``last`` delivered with redeliveries of older messages (adds it must win against,
+    exits, in any order, concurrently, with Pinterest failures)."""
     run = Run(
         world,
         choose=lambda n: data.draw(st.integers(0, n - 1), label="next"),
@@ -349,12 +369,50 @@ def test_an_erasure_ends_equal_to_the_model_whatever_is_redelivered_after_it(
     deliveries = [Delivery(f"m{index}", event.body()) for index, event in enumerate(events)]
     run.drain(data.draw(st.permutations(deliveries), label="arrival order"), data)
     redelivered = data.draw(st.lists(st.sampled_from(deliveries), max_size=4), label="redelivered after")
-    queue = [Delivery("erase", erasure.body()), *(Delivery(d.message_id, d.body) for d in redelivered)]
-
-    run.drain(data.draw(st.permutations(queue), label="erasure order"), data)
-
+    queue = [last, *(Delivery(d.message_id, d.body) for d in redelivered)]
+    run.drain(data.draw(st.permutations(queue), label="last order"), data)
     assert run.dead_letters == [], "a message reached the dead-letter queue under a bounded number of faults"
-    expected = truth(events, erasure)
+    return run
+
+
+@model_settings(EXAMPLES // 2)
+@given(histories(), st.data())
+def test_an_erasure_ends_equal_to_the_model_whatever_is_redelivered_after_it(
+    world: World, events: list[Event], data: st.DataObject
+) -> None:
+    """Issue 13: after a history, a privacy request for one email (at a time anywhere in the history)."""
+    used = {event.minute for event in events}
+    erasure = Erase(
+        data.draw(st.sampled_from([email for number in range(3) for email in emails_of(number)]), label="erased"),
+        data.draw(st.integers(0, 600).filter(lambda minute: minute not in used), label="erasure minute"),
+    )
+
+    run = after_history(world, events, data, Delivery("erase", erasure.body()))
+
+    expected = truth(events, erasure=erasure)
+    for audience in AUDIENCES:
+        assert run.members(audience) == expected[audience], f"audience {audience}"
+
+
+@model_settings(EXAMPLES // 2)
+@given(histories(), st.data())
+def test_a_consent_denial_ends_equal_to_the_model_whatever_is_redelivered_after_it(
+    world: World, events: list[Event], data: st.DataObject
+) -> None:
+    """Issue 13: after a history, a message of one profile whose consent denies sharing (carrying some of its
+    emails, at a time anywhere in the history): every identifier of the profile leaves every list."""
+    used = {event.minute for event in events}
+    number = data.draw(st.integers(0, 2), label="denying profile")
+    denial = Deny(
+        number,
+        tuple(data.draw(st.lists(st.sampled_from(emails_of(number)), min_size=1, max_size=2, unique=True))),
+        # after 12:00, the messages' send time: the denial's time is then its own, distinct from every event's
+        data.draw(st.integers(121, 600).filter(lambda minute: minute not in used), label="denial minute"),
+    )
+
+    run = after_history(world, events, data, Delivery("deny", denial.body()))
+
+    expected = truth(events, denial=denial)
     for audience in AUDIENCES:
         assert run.members(audience) == expected[audience], f"audience {audience}"
 
