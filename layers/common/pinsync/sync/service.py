@@ -1,6 +1,6 @@
 """The audience sync use case: one batch of queue messages in, Pinterest in step, a verdict per message out.
 
-Follow one message: :func:`parse_body` → :func:`extract_changes` (identities normalised and hashed, exclusions
+Follow one message: :func:`parse_message` → :func:`extract_changes` (identities normalised and hashed, exclusions
 counted) → per audience, under the audience's writer lease (one invocation at a time decides and sends for an
 audience): the ledger read → :func:`plan_changes` (exits expanded to every record the profile ever added, the latest
 change per record, stale and unchanged changes set aside) → :func:`plan` per customer list → the list created where needed
@@ -9,6 +9,10 @@ until the bad record is isolated, the ledger written as each request is accepted
 :mod:`pinsync.sync.ledger`; a request that failed ambiguously
 marks its records uncertain, and the lease is held a while so that it cannot land after a later one) →
 :class:`RunOutcome`.
+
+A privacy request (:func:`parse_message`) becomes, per audience with a customer list, removals of its records and
+the exits of the profiles the ledger links to them (:func:`erasure_exits`), decided and sent like any change; once
+all of it was accepted in an audience, the ledger forgets them there (:meth:`PendingWrites.forget`).
 
 Everything here is pure: Pinterest, the mapping store, the ledger, the clock and the sleep come in through ports.
 """
