@@ -133,7 +133,7 @@ def test_linking_keeps_the_pinterest_audience_and_waits_for_a_creation_in_progre
     )
 
     # while a sync invocation holds the creation lease of another audience, linking it is refused
-    assert store.claim_creation("new", "invocation-1", datetime.now(UTC), timedelta(minutes=5))
+    assert store.claim_creation("new", "invocation-1", datetime.now(UTC), timedelta(minutes=5), name="pinsync new")
     refused = run_cli("audiences", "activate", "new", "--customer-list-id", existing["id"])
     assert refused.code == 2 and "creating the customer list of audience new right now" in refused.err
     mapping = store.get_mappings(["new"])["new"]

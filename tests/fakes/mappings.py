@@ -27,19 +27,24 @@ class FakeMappings:
     def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]:
         return {aid: m for aid, m in self.mappings.items() if aid in audience_ids}
 
-    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta, *, name: str) -> str | None:
         mapping = self.mappings.get(audience_id)
         if mapping is not None and mapping.customer_list_id is not None:
-            return False
+            return None
         holder = self.leases.get(audience_id)
         if holder is not None and holder[0] != owner and holder[1] > now:
-            return False
+            return None
         self.leases[audience_id] = (owner, now + lease)
-        return True
+        recorded = mapping.name if mapping is not None and mapping.name else name
+        self.mappings[audience_id] = AudienceMapping(audience_id, MappingState.CREATING, name=recorded)
+        return recorded
 
     def record_customer_list(self, audience_id: str, customer_list_id: str, owner: str) -> None:
         self.listed.add(audience_id)
-        self.mappings[audience_id] = AudienceMapping(audience_id, MappingState.LIST_CREATED, customer_list_id)
+        name = self.mappings[audience_id].name if audience_id in self.mappings else None
+        self.mappings[audience_id] = AudienceMapping(
+            audience_id, MappingState.LIST_CREATED, customer_list_id, name=name
+        )
         self.leases.pop(audience_id, None)
 
     def record_audience(self, audience_id: str, pinterest_audience_id: str) -> None:

@@ -303,3 +303,22 @@ def test_a_secret_not_yet_connected_fails_messages_for_retry_and_holds_no_lease(
     secrets.put_secret_value(SecretId=sync_env.secret_arn, SecretString=connected)
     assert failures(sync_env.invoke(event)) == []
     assert sha256_hex("first@example.com") in members_of(emulator, "pinsync test new")
+
+
+def test_a_list_is_named_after_the_name_aep_sends_with_the_audience(sync_env: SyncFunction, emulator, waits):
+    # Given AEP's "Include Segment Names": the mapped audience carries its name (and AEP's time format, +0000)
+    entry = profile({"b1f6": "realized"}, email="jane@example.com")
+    entry["segmentMembership"]["ups"]["b1f6"] |= {"name": "  Loyal\u202e customers ", "mappingCreatedAt": 1}
+    entry["segmentMembership"]["ups"]["b1f6"]["lastQualificationTime"] = "2026-11-28T10:00:00+0000"
+    # When it is processed
+    assert failures(sync_env.invoke(sqs_event(body(entry)))) == []
+    # Then the list and audience the emulator (validating against Pinterest's spec) holds are named after it
+    assert members_of(emulator, "pinsync test Loyal customers") == {sha256_hex("jane@example.com")}
+    [audience] = emulator.state.audiences()
+    assert audience["name"] == "pinsync test Loyal customers"
+    # And a later rename in AEP is not followed: the same list keeps the members coming
+    renamed = profile({"b1f6": "realized"}, email="john@example.org")
+    renamed["segmentMembership"]["ups"]["b1f6"]["name"] = "Renamed"
+    assert failures(sync_env.invoke(sqs_event(body(renamed)))) == []
+    assert len(members_of(emulator, "pinsync test Loyal customers")) == 2
+    assert len(emulator.state.audiences()) == 1

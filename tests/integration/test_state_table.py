@@ -51,7 +51,7 @@ def test_audiences_with_a_list_are_listed_once_recorded_linked_or_met(dynamodb):
     counting = CountingCalls(dynamodb)
     store = DynamoMappingStore(counting, TABLE)
     assert store.listed_audiences() == frozenset()
-    store.claim_creation("made", "a", NOW, timedelta(minutes=5))
+    store.claim_creation("made", "a", NOW, timedelta(minutes=5), name="pinsync made")
     store.record_customer_list("made", "77", "a")
     store.link("linked", "78")
     store.note_listed(["met", "made"])
@@ -61,6 +61,20 @@ def test_audiences_with_a_list_are_listed_once_recorded_linked_or_met(dynamodb):
     assert counting.calls["update_item"] == calls
     assert DynamoMappingStore(dynamodb, TABLE).listed_audiences() == {"made", "linked", "met"}  # another container
     assert store.activations() is None  # the index is not an activation
+
+
+def test_the_creation_claim_records_the_first_name_and_every_later_claim_gets_it(dynamodb):
+    store = DynamoMappingStore(dynamodb, TABLE)
+    lease = timedelta(minutes=5)
+    assert store.claim_creation("seg", "a", NOW, lease, name="pinsync Loyal") == "pinsync Loyal"
+    assert store.claim_creation("seg", "b", NOW, lease, name="pinsync seg") is None  # a holds the lease
+    later = NOW + 2 * lease
+    assert store.claim_creation("seg", "b", later, lease, name="pinsync Renamed") == "pinsync Loyal"
+    assert store.get_mappings(["seg"])["seg"].name == "pinsync Loyal"
+    store.activate("ops", name="Chosen by ops")  # the operator's name wins over the producer's
+    assert store.claim_creation("ops", "a", NOW, lease, name="pinsync ops") == "Chosen by ops"
+    store.record_customer_list("seg", "77", "b")
+    assert store.claim_creation("seg", "c", later + lease, lease, name="pinsync x") is None  # a list exists
 
 
 def test_ledger_items_round_trip_and_only_items_with_nobody_in_expire(dynamodb):

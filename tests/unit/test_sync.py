@@ -128,9 +128,10 @@ def test_transient_failure_fails_only_the_messages_involved_and_an_outage_stops_
 
 def test_creation_lease_held_elsewhere_fails_the_changes_for_a_retry():
     mappings = FakeMappings()
-    mappings.claim_creation("seg", "other-invocation", EPOCH, timedelta(minutes=5))
+    mappings.claim_creation("seg", "other-invocation", EPOCH, timedelta(minutes=5), name="dest seg")
     outcome, pinterest, _ = run([body(profile({"seg": "realized"}, email="a@b.co"))], mappings=mappings)
-    assert pinterest.calls == []
+    # The claim left a CREATING mapping (as in DynamoDB): the list is looked for under the claimed name, not made.
+    assert pinterest.calls == [("find", "dest seg", 0)]
     assert outcome.failed == {"creation_in_progress": 1}
     assert outcome.failed_message_ids(["m1"]) == ["m1"]
 

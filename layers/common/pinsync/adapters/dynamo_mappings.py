@@ -87,29 +87,31 @@ class DynamoMappingStore:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta, *, name: str) -> str | None:
         try:
-            self._client.update_item(
+            answer = self._client.update_item(
                 TableName=self._table,
                 Key=_typed(audience_key(audience_id)),
                 UpdateExpression="SET #state = :creating, lease_owner = :owner, lease_expires_at = :expires, "
-                "updated_at = :now",
+                "updated_at = :now, #name = if_not_exists(#name, :name)",
                 ConditionExpression="attribute_not_exists(customer_list_id) AND (attribute_not_exists(lease_owner) "
                 "OR lease_owner = :owner OR lease_expires_at < :epoch)",
-                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeNames={"#state": "state", "#name": "name"},
                 ExpressionAttributeValues={
                     ":creating": {"S": MappingState.CREATING.value},
                     ":owner": {"S": owner},
                     ":expires": {"N": str(int((now + lease).timestamp()))},
                     ":epoch": {"N": str(int(now.timestamp()))},
                     ":now": {"S": now.astimezone(UTC).isoformat()},
+                    ":name": {"S": name},
                 },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if condition_failed(error):
-                return False
+                return None
             raise
-        return True
+        return str(answer.get("Attributes", {}).get("name", {}).get("S") or name)
 
     def listed_audiences(self) -> frozenset[str]:
         item = self._client.get_item(TableName=self._table, Key=_typed(LISTED_KEY), ConsistentRead=True).get("Item")

@@ -30,6 +30,9 @@ from pinsync.sync.identities import (
 
 # Audience ids end up in DynamoDB keys (2,048 bytes at most): a longer one would fail the whole batch's reads.
 MAX_AUDIENCE_ID_LENGTH = 256
+# A customer list or audience name pinsync creates: Pinterest's spec (CustomerListRequest.name,
+# AudienceCreateRequest.name) sets no maxLength, so the bound is ours, generous for "<DestinationName> <name>".
+MAX_LIST_NAME_LENGTH = 255
 # A qualification time further ahead of the message's send time than this is refused (``invalid_time``): it would
 # pin the membership until that time, whatever the CDP says in between. A day, not minutes: a producer that writes
 # local time with a Z (up to 14 hours off) is misconfigured, but its updates should not all be refused for it.
@@ -65,6 +68,25 @@ def audience_id_problem(audience_id: str) -> str | None:
     if not audience_id.isprintable():
         return "has control, invisible or bidirectional-override characters"
     return None
+
+
+def display_name(raw: object) -> str | None:
+    """The audience name a producer sent (AEP's "Include Segment Names"), made fit to name a Pinterest list: control,
+    format and bidirectional-override characters become spaces, runs of whitespace one space, trimmed and cut to
+    :data:`MAX_LIST_NAME_LENGTH`. None when nothing usable is left (or the value is not a string)."""
+    if not isinstance(raw, str):
+        return None
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in raw[: MAX_LIST_NAME_LENGTH * 4]).split())
+    return cleaned[:MAX_LIST_NAME_LENGTH].rstrip() or None
+
+
+def list_name(destination_name: str, audience_id: str, chosen: str | None = None, producer: str | None = None) -> str:
+    """The name of the customer list (and audience) pinsync creates for an audience: the name already chosen for it
+    (by the operator, or recorded at an earlier creation attempt) wins; else ``<destination> <producer's name>``;
+    else ``<destination> <audience id>``. Cut to :data:`MAX_LIST_NAME_LENGTH`."""
+    if chosen:
+        return chosen
+    return f"{destination_name} {producer or audience_id}"[:MAX_LIST_NAME_LENGTH].rstrip()
 
 
 class Operation(StrEnum):
@@ -167,6 +189,8 @@ class Extraction:
     audience_problems: dict[str, str | None] = field(default_factory=dict)  # audience id → audience_id_problem()
     denied: list[DeniedProfile] = field(default_factory=list)  # removed from every list (pinsync.sync.consent)
     erasures: list[Erasure] = field(default_factory=list)  # privacy requests
+    # audience id → the first usable name a producer gave it (display_name()), for naming a list it creates
+    audience_names: dict[str, str] = field(default_factory=dict)
 
     def removals_of_denied(self, listed_audiences: Iterable[str]) -> None:
         """Turn each denied profile into removals of its identifiers from every audience that has a customer list
@@ -312,6 +336,10 @@ def extract_changes(
             if qualified_at is None:
                 excluded[ExclusionReason.INVALID_TIME] += identities
                 continue
+            if "name" in qualification and audience_id not in extraction.audience_names:
+                name = display_name(qualification["name"])
+                if name is not None:
+                    extraction.audience_names[audience_id] = name
             for reason in rejected:
                 excluded[reason] += 1
             sequence = len(changes)

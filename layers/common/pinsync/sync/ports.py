@@ -44,8 +44,11 @@ class MappingStore(Protocol):
 
     def get_mappings(self, audience_ids: Collection[str]) -> dict[str, AudienceMapping]: ...
 
-    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Take the creation lease unless a mapping exists or another owner holds an unexpired lease."""
+    def claim_creation(self, audience_id: str, owner: str, now: datetime, lease: timedelta, *, name: str) -> str | None:
+        """Take the creation lease unless a mapping exists or another owner holds an unexpired lease (None then).
+
+        Records ``name`` as the name of the list to create unless one is recorded already (the operator's, or an
+        earlier attempt's), and returns the recorded one: every attempt looks for, and creates, the same name."""
         ...
 
     def record_customer_list(self, audience_id: str, customer_list_id: str, owner: str) -> None: ...

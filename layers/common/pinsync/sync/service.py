@@ -49,6 +49,7 @@ from pinsync.sync.membership import (
     change_budget,
     extract_changes,
     extract_erasure,
+    list_name,
 )
 from pinsync.sync.outcome import ErasureTally, RunOutcome
 from pinsync.sync.planning import AudienceMapping, MappingState, Request, plan, requests_for_list
@@ -89,11 +90,10 @@ class SyncOptions:
     profile_namespaces: tuple[str, ...] = ()
     consent_policy: ConsentPolicy = ConsentPolicy.OPT_OUT
 
-    def list_name(self, audience_id: str, mapping: AudienceMapping | None) -> str:
-        """The customer list (and audience) name: an operator-chosen one, or destination name + audience id."""
-        if mapping is not None and mapping.name:
-            return mapping.name
-        return f"{self.destination_name} {audience_id}"
+    def list_name(self, audience_id: str, mapping: AudienceMapping | None, producer_name: str | None = None) -> str:
+        """The customer list (and audience) name: the one recorded for the audience (the operator's, or the one an
+        earlier creation attempt chose), else destination name + the producer's audience name or the audience id."""
+        return list_name(self.destination_name, audience_id, mapping.name if mapping else None, producer_name)
 
 
 def exclusion_reason(error: PinterestRejectedError) -> str:
@@ -131,10 +131,12 @@ class AudienceSync:
         self._accepting: set[tuple[str, Operation]] = set()  # (customer list, operation) Pinterest accepted records for
         self._suspects: list[tuple[str, Operation, Change, PinterestRejectedError]] = []
         self._listed: frozenset[str] | None = None
+        self._producer_names: Mapping[str, str] = {}  # audience id → the name a producer gave it (this batch)
 
     def run(self, messages: Sequence[InboundMessage]) -> RunOutcome:
         outcome = RunOutcome(messages_received=len(messages))
         extraction = self._extract(messages, outcome)
+        self._producer_names = extraction.audience_names
         if extraction.denied:
             extraction.removals_of_denied(self._listed_audiences())
         if extraction.erasures:
@@ -343,7 +345,7 @@ class AudienceSync:
         extraction = Extraction()
         for message in messages:
             changes_before, excluded_before = len(extraction.changes), extraction.excluded.copy()
-            denied_before = len(extraction.denied)
+            denied_before, names_before = len(extraction.denied), len(extraction.audience_names)
             try:
                 parsed = parse_message(message.body)
                 if isinstance(parsed, dict):
@@ -386,6 +388,8 @@ class AudienceSync:
                 continue
             del extraction.changes[changes_before:]
             del extraction.denied[denied_before:]
+            for audience_id in list(extraction.audience_names)[names_before:]:
+                del extraction.audience_names[audience_id]
             extraction.excluded = excluded_before
             self._reject(message, outcome, reason, detail)
         return extraction
@@ -424,11 +428,17 @@ class AudienceSync:
         if not self._deadline.allows(MIN_CALL_SECONDS):
             outcome.fail(adds, FailureReason.DEADLINE)
             return []
-        if not self._mappings.claim_creation(audience_id, self._owner, self._clock(), self._options.creation_lease):
+        name = self._mappings.claim_creation(
+            audience_id,
+            self._owner,
+            self._clock(),
+            self._options.creation_lease,
+            name=self._options.list_name(audience_id, mapping, self._producer_names.get(audience_id)),
+        )
+        if name is None:
             logger.info("Customer list creation is in progress elsewhere", extra={"audience_id": audience_id})
             outcome.fail(adds, FailureReason.CREATION_IN_PROGRESS)
             return []
-        name = self._options.list_name(audience_id, mapping)
         pending = list(adds)  # neither sent nor excluded yet: what a failure fails
         try:
             customer_list_id = self._pinterest.find_customer_list(name)
@@ -453,7 +463,7 @@ class AudienceSync:
             raise
         self._mappings.record_customer_list(audience_id, customer_list_id, self._owner)
         logger.info("Customer list ready", extra={"audience_id": audience_id, "customer_list_id": customer_list_id})
-        self._ensure_audience(audience_id, customer_list_id, mapping)
+        self._ensure_audience(audience_id, customer_list_id, mapping, name)
         return requests_for_list(customer_list_id, pending, self._options.max_records)
 
     def _creation_failed(
@@ -513,11 +523,14 @@ class AudienceSync:
             outcome.fail([suspect[0]], suspect[1].reason)
         return None
 
-    def _ensure_audience(self, audience_id: str, customer_list_id: str, mapping: AudienceMapping | None) -> None:
-        """Create the CUSTOMER_LIST audience for a list. A failure leaves the list usable and is retried later."""
+    def _ensure_audience(
+        self, audience_id: str, customer_list_id: str, mapping: AudienceMapping | None, name: str | None = None
+    ) -> None:
+        """Create the CUSTOMER_LIST audience for a list, named like it (``name``: the list's, when just created).
+        A failure leaves the list usable and is retried later."""
         if self._outage is not None or not self._deadline.allows(MIN_CALL_SECONDS):
             return
-        name = self._options.list_name(audience_id, mapping)
+        name = name or self._options.list_name(audience_id, mapping)
         try:
             pinterest_audience_id = self._pinterest.find_audience(name) or self._pinterest.create_audience(
                 name, customer_list_id
