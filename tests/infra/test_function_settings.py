@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pinsync.alerts.settings import AlertSettings
 from pinsync.health.settings import HealthSettings
+from pinsync.ingest.settings import IngestAuthorizerSettings
 from pinsync.rotation.settings import RotationSettings
 from pinsync.sync.settings import SyncSettings
 from pydantic_settings import BaseSettings
@@ -24,6 +25,7 @@ FUNCTIONS: dict[str, type[BaseSettings]] = {
     "TokenRotationFunction": RotationSettings,
     "DataflowAlertsFunction": AlertSettings,
     "AudienceHealthFunction": HealthSettings,
+    "IngestAuthorizerFunction": IngestAuthorizerSettings,
 }
 
 

@@ -79,6 +79,10 @@ REQUIRED_PARAMETERS: dict[str, object] = {
     "AudienceHealthSchedule": "rate(1 day)",
     "AudienceTooSmallAfterHours": 72,
     "AudienceShrinkThreshold": 0.5,
+    # The HTTP front door: none unless asked for (tests/infra/test_ingest_door_template.py).
+    "IngestAuthentication": "Disabled",
+    "IngestRateLimit": 1000,
+    "IngestBurstLimit": 2000,
 }
 
 REQUIRED_OUTPUTS = frozenset(
