@@ -36,6 +36,15 @@ OUT_DIR = REPO_ROOT / ".local" / "security"
 CONFIG = REPO_ROOT / ".checkov.yaml"
 # Values for the required parameters, so the transform can run (they do not change what checkov sees).
 PARAMETERS = {"AdAccountId": "549755885175", "DestinationName": "pinsync"}
+# checkov drops resources whose Condition is false for the parameters' defaults, and the ingest door is off by
+# default: each door mode is scanned too, from a copy whose IngestAuthentication default is that mode.
+INGEST_MODES = {"bearer": "BearerToken", "oauth": "OAuth2ClientCredentials"}
+
+
+def with_default(template: dict[str, Any], parameter: str, value: str) -> dict[str, Any]:
+    result = copy.deepcopy(template)
+    result["Parameters"][parameter]["Default"] = value
+    return result
 
 
 def load_suppressions(path: Path = SUPPRESSIONS) -> dict[str, dict[str, Any]]:
@@ -66,6 +75,10 @@ def write_scan_inputs(suppressions: dict[str, dict[str, Any]]) -> list[Path]:
         "template.sam.json": sam,
         "template.translated.json": translate_template(sam, parameter_values=PARAMETERS),
     }
+    for suffix, mode in INGEST_MODES.items():
+        door = with_default(sam, "IngestAuthentication", mode)
+        inputs[f"template.sam.{suffix}.json"] = door
+        inputs[f"template.translated.{suffix}.json"] = translate_template(door, parameter_values=PARAMETERS)
     paths = []
     for name, template in inputs.items():
         path = OUT_DIR / name

@@ -73,3 +73,13 @@ def test_checkov_reports_a_queue_added_without_encryption(tmp_path: Path) -> Non
     )
     # Then the new queue is reported, and only it
     assert findings and all(".UnencryptedQueue " in finding for finding in findings)
+
+
+def test_every_ingest_door_mode_is_scanned() -> None:
+    # checkov drops resources whose condition is false for the defaults, and the door is off by default.
+    sam = load_template(TEMPLATE_PATH)
+    allowed = set(sam["Parameters"]["IngestAuthentication"]["AllowedValues"])
+    assert set(checkov_scan.INGEST_MODES.values()) == allowed - {sam["Parameters"]["IngestAuthentication"]["Default"]}
+    door = checkov_scan.with_default(sam, "IngestAuthentication", "BearerToken")
+    assert door["Parameters"]["IngestAuthentication"]["Default"] == "BearerToken"
+    assert sam["Parameters"]["IngestAuthentication"]["Default"] == "Disabled"  # the input is not modified
