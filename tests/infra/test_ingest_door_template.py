@@ -443,7 +443,12 @@ def test_integration_responses_answer_as_the_door_says(modes: dict[str, Template
     too_large = client_error.index('"shorter than"'), client_error.index('"MessageTooLong"')
     override_413 = client_error.index(f"$context.responseOverride.status = {Answers.TOO_LARGE.status}")
     assert max(too_large) < override_413 < client_error.index(Answers.TOO_LARGE.body())
-    assert client_error.index("InvalidMessageContents") < client_error.index(Answers.BAD_REQUEST_BODY.body())
+    # Characters SQS refuses, or an empty body (MessageBody missing): the producer's body can never be sent.
+    for code in ("InvalidMessageContents", "MissingParameter"):
+        assert client_error.index(f'"{code}"') < client_error.index(Answers.BAD_REQUEST_BODY.body())
+    assert client_error.index(f"$context.responseOverride.status = {Answers.BAD_REQUEST_BODY.status}") < (
+        client_error.index(Answers.BAD_REQUEST_BODY.body())
+    )
     assert client_error.rstrip().endswith(f"#else\n{Answers.QUEUE_UNAVAILABLE.body()}\n#end")
     assert "$input.body" not in client_error.replace("$input.body.contains(", "")  # SQS's error text is not echoed
     server_error = responses[r"5\d{2}"]
