@@ -44,9 +44,11 @@ def test_an_unmapped_audience_of_an_aep_export_makes_no_list_when_only_mapped_au
         # When the function drains the queue
         poller = SqsPoller(sqs, stack.queue_url, stack.sync_handler())
         poller.run_until_drained(timeout=30)
-        # Then only the mapped audience has a list, holding the profile; the unmapped one made nothing
+        # Then only the mapped audience has a list, named after the audience's AEP name and holding the profile;
+        # the unmapped one made nothing
         [customer_list] = stack.emulator.state.customer_lists()
-        assert customer_list["name"] == "pinsync local 5b998cb9-9488-4ec3-8d95-fa8338ced490"
+        assert customer_list["name"] == "pinsync local First name equals John"
+        assert [audience["name"] for audience in stack.emulator.state.audiences()] == [customer_list["name"]]
         assert stack.emulator.state.members(customer_list["id"]) == {sha256_hex("john.doe@acme.com")}
         assert len(stack.emulator.state.audiences()) == 1
         assert (poller.stats.failed_messages, poller.stats.handler_errors) == (0, 0)
