@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from pinsync_cli.main import main
 
 SCRIPT = Path(sys.executable).parent / "pinsync"
@@ -66,6 +67,8 @@ def _clean_env() -> dict[str, str]:
 def _exports(path: Path) -> dict[str, str]:
     exports = {}
     for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            continue
         key, _, value = line.removeprefix("export ").partition("=")
         exports[key] = shlex.split(value)[0]
     return exports
@@ -73,7 +76,8 @@ def _exports(path: Path) -> dict[str, str]:
 
 def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
     env_file = tmp_path / "env"
-    options = ["--moto-port", "0", "--emulator-port", "0", "--min-matched", "2", "--env-file", str(env_file)]
+    options = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0", "--min-matched", "2"]
+    options += ["--env-file", str(env_file), "--ingest-access-log", str(tmp_path / "access.log")]
     up = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
         [*COMMAND, "local", "up", *options, "--log-file", str(tmp_path / "local.log")],
         cwd=tmp_path,
@@ -90,7 +94,23 @@ def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
         exports = _exports(env_file)
         assert {"AWS_ENDPOINT_URL", "PINSYNC_QUEUE_URL", "STATE_TABLE_NAME", "TOKEN_SECRET_ID"} <= set(exports)
         assert exports["PINSYNC_EMULATOR_URL"].startswith("http://127.0.0.1:")
+        assert exports["PINSYNC_INGEST_URL"].startswith("http://127.0.0.1:")
+        assert exports["PINSYNC_INGEST_URL"].endswith("/ingest/profiles")
         env = {**_clean_env(), **exports}
+
+        # A webhook POSTs one profile through the ingest door with the printed bearer token
+        profile = {
+            "segmentMembership": {"ups": {"webhook": {"status": "realized"}}},
+            "identityMap": {"Email": [{"id": "c@example.com"}, {"id": "d@example.com"}]},
+        }
+        answer = requests.post(
+            exports["PINSYNC_INGEST_URL"],
+            json=profile,
+            headers={"Authorization": f"Bearer {exports['PINSYNC_INGEST_TOKEN']}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        assert set(answer.json()) == {"messageId"}
 
         members = tmp_path / "members.csv"
         members.write_text("email\na@example.com\nb@example.com\n")
@@ -98,11 +118,12 @@ def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
         assert sent.returncode == 0, sent.stderr
 
         rows: dict[str, dict[str, object]] = {}
-        while time.monotonic() < deadline and rows.get("seg", {}).get("status") != "READY":
+        while time.monotonic() < deadline and {rows.get(a, {}).get("status") for a in ("seg", "webhook")} != {"READY"}:
             time.sleep(0.5)
             listed = pinsync("audiences", "--json", env=env)
             rows = {row["audience_id"]: row for row in json.loads(listed.stdout)["audiences"]}
         assert rows["seg"]["status"] == "READY" and rows["seg"]["size"] == 2
+        assert rows["webhook"]["status"] == "READY" and rows["webhook"]["size"] == 2
 
         status = pinsync("status", env=env)
         assert status.returncode == 0, status.stdout + status.stderr
@@ -112,5 +133,60 @@ def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
         output, _ = up.communicate(timeout=30)
     assert up.returncode == 0, output
     assert "export AWS_ENDPOINT_URL=" in output
+    assert "export PINSYNC_INGEST_TOKEN=" in output and "local throwaway" in output
+    assert 'curl -sS -X POST "$PINSYNC_INGEST_URL"' in output
+    assert '"status":200' in (tmp_path / "access.log").read_text()
     assert "stopping (SIGTERM)" in output
     assert output.rstrip().endswith("local stack stopped")
+
+
+@pytest.mark.parametrize("auth", ["oauth2", "disabled"])
+def test_local_up_serves_the_door_with_oauth2_client_credentials_or_not_at_all(tmp_path: Path, auth: str):
+    env_file = tmp_path / "env"
+    options = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0", "--ingest-auth", auth]
+    up = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [*COMMAND, "local", "up", *options, "--env-file", str(env_file), "--log-file", str(tmp_path / "local.log")],
+        cwd=tmp_path,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not env_file.exists() and up.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert env_file.exists(), "local up did not start"
+        exports = _exports(env_file)
+        ingest = {key for key in exports if key.startswith("PINSYNC_INGEST_")}
+        if auth == "disabled":
+            assert ingest == set()
+        else:
+            assert ingest == {
+                "PINSYNC_INGEST_URL",
+                "PINSYNC_INGEST_TOKEN_URL",
+                "PINSYNC_INGEST_CLIENT_ID",
+                "PINSYNC_INGEST_CLIENT_SECRET",
+            }
+            token = requests.post(
+                exports["PINSYNC_INGEST_TOKEN_URL"],
+                data={"grant_type": "client_credentials", "scope": "pinsync/ingest"},
+                auth=(exports["PINSYNC_INGEST_CLIENT_ID"], exports["PINSYNC_INGEST_CLIENT_SECRET"]),
+                timeout=30,
+            ).json()["access_token"]
+            answer = requests.post(
+                exports["PINSYNC_INGEST_URL"], json={}, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            )
+            assert answer.status_code == 200, answer.text
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=30)
+    assert up.returncode == 0, output
+    assert ("ingest door (oauth2)" in output) is (auth == "oauth2")
+    assert ("PINSYNC_INGEST" in output) is (auth == "oauth2")
+
+
+def test_local_up_refuses_a_bad_ingest_port_or_throttling(capsys: pytest.CaptureFixture[str]):
+    for options in (["--ingest-port", "70000"], ["--ingest-rate", "0"], ["--ingest-burst", "0"]):
+        assert main(["local", "up", *options]) == 2
+        assert "--ingest-" in capsys.readouterr().err

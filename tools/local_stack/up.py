@@ -1,14 +1,18 @@
 """`pinsync local up`: the local stack of `make demo`, kept running.
 
 Starts moto server (SQS, DynamoDB, Secrets Manager, EventBridge) and the Pinterest emulator, creates the resources
-the template creates, prints the environment to export so that a producer or the CLI can be pointed at it, then runs
-the SQS poller (the stand-in for Lambda's event source mapping) with the real sync handler in the foreground.
-Ctrl-C or SIGTERM stops everything cleanly (exit 0). The function's JSON logs go to `--log-file`.
+the template creates, serves the ingest door (the stand-in for the API Gateway front door, on `--ingest-port`),
+prints the environment to export so that a producer or the CLI can be pointed at it (the door's URL and its
+throwaway credentials included), then runs the SQS poller (the stand-in for Lambda's event source mapping) with the
+real sync handler in the foreground. Ctrl-C or SIGTERM stops everything cleanly (exit 0). The function's JSON logs
+go to `--log-file`, the door's access log to `--ingest-access-log`.
 
 Then, in another shell::
 
     eval "$(cat .local/env)"          # or copy the printed export lines
     pinsync send members.csv --audience my-audience
+    curl -X POST "$PINSYNC_INGEST_URL" -H "Authorization: Bearer $PINSYNC_INGEST_TOKEN" \\
+        -H 'Content-Type: application/json' -d @events/profiles/wave-1/01-spring-sale-email-and-gaid.json
     pinsync audiences --min-matched 1
     pinsync status
 """
@@ -32,6 +36,7 @@ from pinsync_cli.stack import EXIT_OK, EXIT_USAGE, CliError
 
 DEFAULT_MOTO_PORT = 4567
 DEFAULT_EMULATOR_PORT = 8700
+DEFAULT_INGEST_PORT = 8701
 REPORT_EVERY_SECONDS = 5.0
 
 
@@ -53,6 +58,28 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_EMULATOR_PORT,
         help="Pinterest emulator port (0: any free port; default %(default)s)",
+    )
+    parser.add_argument(
+        "--ingest-auth",
+        choices=("bearer", "oauth2", "disabled"),
+        default="bearer",
+        help="how producers authenticate to the ingest door: a bearer token, OAuth 2 client credentials, "
+        "or no door (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ingest-port",
+        type=int,
+        default=DEFAULT_INGEST_PORT,
+        help="ingest door port (0: any free port; default %(default)s)",
+    )
+    parser.add_argument(
+        "--ingest-rate", type=float, default=1000.0, help="door throttling: requests per second (default 1000)"
+    )
+    parser.add_argument("--ingest-burst", type=int, default=2000, help="door throttling: burst (default 2000)")
+    parser.add_argument(
+        "--ingest-access-log",
+        default=".local/ingest-access.log",
+        help="the door's access log, one JSON line per request (default %(default)s)",
     )
     parser.add_argument(
         "--activated-audiences", default="*", help="ACTIVATED_AUDIENCES of the function (default %(default)s)"
@@ -85,15 +112,21 @@ class _Stop:
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    for name in ("moto_port", "emulator_port"):
+    door = args.ingest_auth != "disabled"
+    for name in ("moto_port", "emulator_port", "ingest_port"):
         if not 0 <= getattr(args, name) <= 65535:
             raise CliError(f"--{name.replace('_', '-')} must be a port number", EXIT_USAGE)
-    for flag, port in (("--moto-port", args.moto_port), ("--emulator-port", args.emulator_port)):
+    ports = [("--moto-port", args.moto_port), ("--emulator-port", args.emulator_port)]
+    ports += [("--ingest-port", args.ingest_port)] if door else []
+    for flag, port in ports:
         if port and not _port_free(port):
             raise CliError(f"port {port} is in use: pick another with {flag} (0: any free port)", EXIT_USAGE)
     if args.max_receive_count < 1 or args.visibility_timeout < 0 or not 1 <= args.batch_size <= 10_000:
         raise CliError("--max-receive-count >= 1, --visibility-timeout >= 0, 1 <= --batch-size <= 10000", EXIT_USAGE)
+    if not args.ingest_rate > 0 or args.ingest_burst < 1:
+        raise CliError("--ingest-rate > 0 and --ingest-burst >= 1", EXIT_USAGE)
 
+    from local_stack.door import ingest_door
     from local_stack.poller import SqsPoller
     from local_stack.stack import LocalSettings, local_stack
 
@@ -111,19 +144,42 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     log_path = Path(args.log_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with local_stack(settings) as stack, log_path.open("a") as function_log:
+        with (
+            local_stack(settings) as stack,
+            ingest_door(
+                stack,
+                auth=args.ingest_auth,
+                port=args.ingest_port,
+                rate=args.ingest_rate,
+                burst=args.ingest_burst,
+                access_log=Path(args.ingest_access_log),
+            ) as ingest,
+            log_path.open("a") as function_log,
+        ):
             if args.min_matched is not None:
                 stack.emulator.state.configure(min_matched=args.min_matched)
-            exports = stack.cli_environment()
+            exports = stack.cli_environment() | (ingest.environment() if ingest else {})
             lines = [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
             env_file = Path(args.env_file)
             env_file.parent.mkdir(parents=True, exist_ok=True)
             # Written whole, then renamed: whoever waits for the file never reads it half-written.
             partial = env_file.with_name(env_file.name + ".partial")
-            partial.write_text("\n".join(lines) + "\n")
+            comments = []
+            if ingest is not None:
+                comments = ["# the ingest door's credentials are local throwaway ones; try:"]
+                comments += [f"# {line}" for line in ingest.curl_example().splitlines()]
+            partial.write_text("\n".join(lines + comments) + "\n")
             partial.replace(env_file)
             print("pinsync local stack is up. Point a producer or the CLI at it:\n", file=out)
             print("\n".join(lines), file=out)
+            if ingest is not None:
+                print(
+                    f"\ningest door ({args.ingest_auth}): POST one JSON object per request to {ingest.url}\n"
+                    "(its credentials above are local throwaway ones, new at every start, printed on purpose; "
+                    f"access log: {args.ingest_access_log}). Try, after the export lines:\n\n"
+                    f"{ingest.curl_example()}",
+                    file=out,
+                )
             print(
                 f'\n(also in {env_file}: eval "$(cat {env_file})")\nfunction logs: {log_path}\n'
                 "processing the queue; Ctrl-C or SIGTERM stops",
