@@ -103,12 +103,17 @@ def test_demo_prints_the_dataflow_summary_and_leaks_nothing(tmp_path: Path):
     printed = out.getvalue()
     # The sample profiles: 9 profiles, 8 identities added then 1 removed in the second wave
     assert (summary.profiles, summary.added, summary.removed) == (9, 8, 1)
+    # The first wave's single profiles went through the ingest door, one POST each, all answered 200
+    assert summary.through_door == 6
+    assert "through ingest door    6 profile(s), one POST each, all answered 200" in printed
+    access = [json.loads(line) for line in (tmp_path / "demo-ingest-access.log").read_text().splitlines()]
+    assert [(entry["resourcePath"], entry["status"]) for entry in access] == [("/ingest/profiles", 200)] * 6
     assert summary.excluded == {"invalid_identity": 2, "not_activated": 1, "unknown_status": 1, "unmapped_namespace": 1}
     assert "dead-letter queue      1 message(s): invalid_json 1" in printed
     assert "'pinsync local spring-sale': 6 members" in printed
     assert "'pinsync local loyal-customers': 1 members" in printed
     assert printed.rstrip().endswith("local stack stopped")
-    logs = log_path.read_text()
+    logs = log_path.read_text() + (tmp_path / "demo-ingest-access.log").read_text()
     assert "Dataflow run" in logs
     samples = ["jane.doe@example.com", "john.smith@example.org", "ana.silva@example.net", "lee.wong@example.com"]
     samples += ["38400000-8cf0-11bd-b23e-10b96e40000d", "6d92078a-8246-4ba4-ae5b-76104861e7dc"]

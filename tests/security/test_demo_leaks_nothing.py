@@ -2,8 +2,9 @@
 
 Extends tests/integration/test_local_stack.py::test_demo_prints_the_dataflow_summary_and_leaks_nothing: every
 identity in every file of events/ (plain, normalised, and the SHA-256 of both), the tokens and client secret in
-the token secret, and every token the emulator minted, checked against what the demo printed, the function's log
-file, stdout/stderr, and every Python log record at DEBUG.
+the token secret, every token the emulator minted and the ingest door's bearer token, checked against what the
+demo printed, the function's log file, the ingest door's access log, stdout/stderr, and every Python log record at
+DEBUG.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from local_stack import demo
+from local_stack.door import DoorServer, ingest_door
 from local_stack.paths import EVENTS
 from local_stack.stack import LocalStack, local_stack
 from pinsync.tokens import TokenSecret
@@ -93,6 +95,13 @@ def _capturing_stack(original: Any, seen: dict[str, Any]) -> Iterator[LocalStack
             seen["client_secrets"] = {app.client_secret for app in store.apps.values()}
 
 
+@contextmanager
+def _capturing_door(original: Any, seen: dict[str, Any]) -> Iterator[DoorServer | None]:
+    with original as door:
+        seen["door"] = door
+        yield door
+
+
 def test_the_demo_leaks_no_identifier_hash_or_token(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -104,16 +113,25 @@ def test_the_demo_leaks_no_identifier_hash_or_token(
     seen: dict[str, Any] = {}
     original = local_stack
     monkeypatch.setattr(demo, "local_stack", lambda settings=None: _capturing_stack(original(settings), seen))
+    original_door = ingest_door
+    monkeypatch.setattr(
+        demo, "ingest_door", lambda *args, **kwargs: _capturing_door(original_door(*args, **kwargs), seen)
+    )
     out = io.StringIO()
     log_path = tmp_path / "demo.log"
+    access_log_path = tmp_path / "ingest-access.log"
     # When the whole demo runs
-    summary = demo.run_demo(out=out, log_path=log_path)
+    summary = demo.run_demo(out=out, log_path=log_path, access_log_path=access_log_path)
     captured = capsys.readouterr()
     records = "\n".join(f"{record.name} {record.getMessage()} {record.__dict__!r}" for record in caplog.records)
-    everything = "\n".join([out.getvalue(), log_path.read_text(), captured.out, captured.err, records]).lower()
+    access_log = access_log_path.read_text()
+    everything = "\n".join(
+        [out.getvalue(), log_path.read_text(), access_log, captured.out, captured.err, records]
+    ).lower()
 
     # Then the capture did capture (so an empty pass means nothing)
     assert summary.added > 0 and "dataflow run" in everything and "identitiesadded" in everything
+    assert summary.through_door > 0 and access_log.count('"status":200') == summary.through_door
     identities = identities_in_events()
     assert len(identities) >= 8
     secret: TokenSecret = seen["secret"]
@@ -123,6 +141,7 @@ def test_the_demo_leaks_no_identifier_hash_or_token(
         secret.client_secret.get_secret_value(),
         *seen["emulator_tokens"],
         *seen["client_secrets"],
+        seen["door"].credentials.token,
     }
     assert len(seen["emulator_tokens"]) >= 2
     # And none of them, nor their hashes, appears anywhere

@@ -1,9 +1,14 @@
 """`make demo`: the whole pipeline against the local stack, then a dataflow summary.
 
-Starts moto and the Pinterest emulator, puts the sample profiles from ``events/profiles`` on the queue, lets
-the real sync handler process them through a local event source mapping until the queue is drained (failed
+Starts moto, the Pinterest emulator and the ingest door, sends the sample profiles from ``events/profiles``,
+lets the real sync handler process them through a local event source mapping until the queue is drained (failed
 messages come back; poison ones end in the dead-letter queue), and prints what happened, read back from the
 reports the function published and from the emulator's own state.
+
+The first wave goes through the ingest door as Adobe Experience Platform sends it: one HTTP POST per profile with
+the door's bearer token, every answer checked to be 200. The files the door would refuse (a batch array, a
+malformed body) are what a batch producer such as ``pinsync send`` puts on the queue directly, and so are the later
+waves: the summary shows the contract and the dead-letter queue all the same.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import requests
+from pinsync.ingest.door import is_json_object
 from pinsync.sync.contract import ContractError, parse_message
+from pinsync_cli.stack import EXIT_PARTIAL, CliError
 
+from local_stack.door import DoorServer, ingest_door
 from local_stack.paths import EVENTS
 from local_stack.poller import SqsPoller
 from local_stack.stack import LocalSettings, LocalStack, local_stack
@@ -39,6 +48,7 @@ class DataflowSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
+    through_door: int = 0  # profiles POSTed to the ingest door (each answered 200)
 
     def add(self, detail: dict[str, Any]) -> None:
         identities = detail["identities"]
@@ -53,12 +63,30 @@ class DataflowSummary:
         self.rejected.update(detail["messages"]["rejected_by_reason"])
 
 
-def send_samples(stack: LocalStack, directory: Path) -> int:
+def send_samples(stack: LocalStack, directory: Path, door: DoorServer | None = None) -> tuple[int, int]:
+    """Each file of ``directory`` as one message: through ``door`` when it is one JSON object (as AEP sends a
+    profile), on the queue directly otherwise (or without a door). Returns (sent, of which through the door)."""
     sqs = stack.client("sqs")
     files = sorted(directory.glob("*.json"))
-    for path in files:
-        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=path.read_text())
-    return len(files)
+    answers: Counter[int] = Counter()
+    with requests.Session() as session:
+        for path in files:
+            body = path.read_bytes()
+            if door is None or not is_json_object(body):
+                sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body.decode("utf-8"))
+                continue
+            answer = session.post(
+                door.url,
+                data=body,
+                headers={"Authorization": f"Bearer {door.credentials.token}", "Content-Type": "application/json"},
+                timeout=30,
+            )
+            answers[answer.status_code] += 1
+    refused = {status: count for status, count in answers.items() if status != 200}
+    if refused:
+        statuses = ", ".join(f"{count} x {status}" for status, count in sorted(refused.items()))
+        raise CliError(f"the ingest door refused sample profiles ({statuses})", EXIT_PARTIAL)
+    return len(files), answers[200]
 
 
 def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
@@ -110,6 +138,7 @@ def render(summary: DataflowSummary, stack: LocalStack, dlq: Counter[str], out: 
     print(f"identities skipped     {sum(summary.skipped.values())}: {reasons(summary.skipped)}", file=out)
     print(f"identities failed      {sum(summary.failed.values())}: {reasons(summary.failed)}", file=out)
     print(f"messages rejected      {sum(summary.rejected.values())} deliveries: {reasons(summary.rejected)}", file=out)
+    print(f"through ingest door    {summary.through_door} profile(s), one POST each, all answered 200", file=out)
     print("\nPinterest (read back from the emulator)", file=out)
     state = stack.emulator.state
     for customer_list in state.customer_lists():
@@ -127,23 +156,41 @@ def render(summary: DataflowSummary, stack: LocalStack, dlq: Counter[str], out: 
     print(f"\ndead-letter queue      {sum(dlq.values())} message(s): {reasons(dlq)}", file=out)
 
 
-def run_demo(out: TextIO = sys.stdout, log_path: Path | None = None) -> DataflowSummary:
+def run_demo(
+    out: TextIO = sys.stdout, log_path: Path | None = None, access_log_path: Path | None = None
+) -> DataflowSummary:
     log_path = log_path or Path(".local/demo.log")
+    access_log_path = access_log_path or log_path.with_name("demo-ingest-access.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    access_log_path.unlink(missing_ok=True)  # this demo's requests only
     settings = LocalSettings(activated_audiences=DEMO_AUDIENCES)
     _quiet_libraries()
-    with local_stack(settings) as stack, log_path.open("w") as function_log:
-        print(f"local stack up: moto {stack.endpoint_url}, Pinterest emulator {stack.emulator.base_url}", file=out)
+    with (
+        local_stack(settings) as stack,
+        ingest_door(stack, auth="bearer", access_log=access_log_path) as door,
+        log_path.open("w") as function_log,
+    ):
+        assert door is not None
+        print(
+            f"local stack up: moto {stack.endpoint_url}, Pinterest emulator {stack.emulator.base_url}, "
+            f"ingest door {door.url}",
+            file=out,
+        )
+        through_door = 0
         # The function's JSON logs and EMF metrics go to the log file; its logger binds stdout at import.
         with redirect_stdout(function_log):
             poller = SqsPoller(stack.client("sqs"), stack.queue_url, stack.sync_handler(), batch_size=10)
-            for wave in sorted(path for path in (EVENTS / "profiles").iterdir() if path.is_dir()):
-                sent = send_samples(stack, wave)
-                print(f"sent {sent} sample messages from events/profiles/{wave.name}; processing...", file=out)
+            waves = sorted(path for path in (EVENTS / "profiles").iterdir() if path.is_dir())
+            for number, wave in enumerate(waves):
+                sent, posted = send_samples(stack, wave, door if number == 0 else None)
+                through_door += posted
+                how = f" ({posted} POSTed through the ingest door with its bearer token)" if posted else ""
+                print(f"sent {sent} sample messages from events/profiles/{wave.name}{how}; processing...", file=out)
                 poller.run_until_drained(timeout=90)
         summary = collect_runs(stack)
+        summary.through_door = through_door
         render(summary, stack, dead_letters(stack), out)
-        print(f"\nfunction logs and metrics: {log_path}", file=out)
+        print(f"\nfunction logs and metrics: {log_path}; ingest door access log: {access_log_path}", file=out)
     print("local stack stopped", file=out)
     return summary
 
