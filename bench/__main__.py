@@ -15,7 +15,17 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from bench import api_efficiency, cold_start, end_to_end, handler_cost, ledger_cost, memory, scale, transform
+from bench import (
+    api_efficiency,
+    cold_start,
+    end_to_end,
+    handler_cost,
+    ingest_door,
+    ledger_cost,
+    memory,
+    scale,
+    transform,
+)
 
 OUT = Path(__file__).resolve().parents[1] / ".local" / "bench" / "results.json"
 
@@ -154,6 +164,24 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
+    d = results["ingest_door"]
+    table.append(
+        (
+            f"10 local ingest door: {d['requests']} POSTs from {d['threads']} threads",
+            f"{d['requests_per_second']:,} requests/s, p50 {d['latency_p50_ms']} ms / p99 {d['latency_p99_ms']} ms",
+            "report",
+            "all on the queue" if d["all_accepted"] else "LOST OR REFUSED",
+        )
+    )
+    alone = d["door_alone"]
+    table.append(
+        (
+            "10 local ingest door alone (no SQS call)",
+            f"{alone['requests_per_second']:,} requests/s, p50 {alone['latency_p50_ms']} ms / p99 {alone['latency_p99_ms']} ms",
+            "report",
+            "local stack",
+        )
+    )
     return table
 
 
@@ -172,6 +200,7 @@ def main() -> int:
         ("memory", memory.run),
         ("ledger_cost", ledger_cost.run),
         ("handler_cost", handler_cost.run),
+        ("ingest_door", ingest_door.run),
     ]
     for name, function in steps:
         print(f"running {name} ...", file=sys.stderr, flush=True)
