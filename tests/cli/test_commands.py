@@ -61,7 +61,10 @@ def test_the_console_script_runs_and_a_usage_error_is_exit_2():
 
 def _clean_env() -> dict[str, str]:
     names = ("AWS_ENDPOINT_URL", "PINSYNC_", "STATE_TABLE_NAME", "TOKEN_SECRET_ID", "AD_ACCOUNT_ID", "PINTEREST_")
-    return {key: value for key, value in os.environ.items() if not key.startswith(names)}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(names)}
+    if env.get("PYTHONPATH"):  # the child runs in a temporary directory: relative entries would point nowhere
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in env["PYTHONPATH"].split(os.pathsep))
+    return env
 
 
 def _exports(path: Path) -> dict[str, str]:
