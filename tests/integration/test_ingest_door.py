@@ -228,6 +228,8 @@ def test_a_body_beyond_10_mb_is_refused_from_its_content_length_without_being_re
         b'{"a": "\xed\xa0\x80"}',  # an encoded surrogate is not UTF-8
         '{"a": 1}'.encode("utf-16"),
         b"{'a': 1}",
+        '{"a": "\ufffe"}'.encode(),  # JSON allows it, SQS does not (InvalidMessageContents): the AWS door's 400
+        '{"a": "\uffff"}'.encode(),
     ],
     ids=[
         "empty",
@@ -243,6 +245,8 @@ def test_a_body_beyond_10_mb_is_refused_from_its_content_length_without_being_re
         "surrogate",
         "utf16",
         "single-quotes",
+        "noncharacter-fffe",
+        "noncharacter-ffff",
     ],
 )
 def test_a_body_that_is_not_one_json_object_in_utf_8_is_400_and_never_queued(

@@ -13,6 +13,7 @@ from pinsync.ingest.door import (
     IngestTokenSecret,
     bearer_token,
     is_json_object,
+    sqs_accepts,
     token_matches,
 )
 from pydantic import ValidationError
@@ -96,3 +97,29 @@ def test_answers_are_json_messages_without_input() -> None:
     assert statuses == {400, 401, 403, 413, 415, 429, 503}
     for answer in Answers:
         assert json.loads(answer.body()) == {"message": answer.message}
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ('{"a": "b"}', True),
+        ("\t\n\r {}", True),
+        ('{"name": "K\u00e4ufer \U0001f6cd\ufe0f \ud7ff \ue000 \ufffd"}', True),
+        ("\U0010ffff", True),
+        ("\ufffe", False),  # noncharacters SQS refuses (InvalidMessageContents)
+        ("\uffff", False),
+        ("\x00", False),
+        ("\x1f", False),
+        ("\x0b", False),
+    ],
+)
+def test_sqs_character_rule(text: str, accepted: bool) -> None:
+    assert sqs_accepts(text) is accepted
+
+
+@given(st.text())
+def test_sqs_character_rule_matches_the_documented_ranges(text: str) -> None:
+    allowed = all(
+        ch in "\t\n\r" or 0x20 <= ord(ch) <= 0xD7FF or 0xE000 <= ord(ch) <= 0xFFFD or ord(ch) >= 0x10000 for ch in text
+    )
+    assert sqs_accepts(text) is allowed

@@ -14,7 +14,8 @@ answers, the JSON-object check) and answers what the AWS door answers, checking 
 4. ``Content-Type`` whose media type is not ``application/json`` (parameters ignored) → 415;
 5. a body larger than the queue's ``MaximumMessageSize`` (read from the queue at start, bytes), or than API
    Gateway's own 10 MB payload limit → 413, judged from ``Content-Length`` before anything is read;
-6. a body that is not UTF-8 or not one JSON object → 400;
+6. a body that is not UTF-8, not one JSON object, or holds a character SQS refuses (``sqs_accepts``) → 400
+   (the AWS door answers SQS's InvalidMessageContents so);
 7. ``SendMessage`` with the body unchanged; any SQS error or an unreachable SQS → 503 (nothing acknowledged),
    otherwise 200 ``{"messageId": "<SQS message id>"}``, only once SQS has the message.
 
@@ -62,6 +63,7 @@ from pinsync.ingest.door import (
     Answers,
     bearer_token,
     is_json_object,
+    sqs_accepts,
     token_matches,
 )
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -308,7 +310,7 @@ class DoorApp:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return _refusal(Answers.BAD_REQUEST_BODY)
-        if not is_json_object(body):
+        if not is_json_object(body) or not sqs_accepts(text):
             return _refusal(Answers.BAD_REQUEST_BODY)
         try:
             message_id = self.sender.send(text)

@@ -84,6 +84,17 @@ class IngestTokenSecret(BaseModel):
     token: SecretStr = Field(min_length=MIN_TOKEN_LENGTH)
 
 
+# The characters an SQS message body may hold ("#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to
+# #x10FFFF", Amazon SQS API reference, SendMessage, MessageBody). SQS refuses any other (InvalidMessageContents),
+# which the AWS door answers 400: in a JSON object only a raw U+FFFE or U+FFFF can be one.
+_NOT_FOR_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sqs_accepts(text: str) -> bool:
+    """Whether SQS takes ``text`` as a message body, character by character."""
+    return _NOT_FOR_SQS.search(text) is None
+
+
 def is_json_object(body: bytes) -> bool:
     """What API Gateway's request validator accepts with the ``{"type": "object"}`` model: one JSON object."""
     try:
