@@ -1,6 +1,7 @@
 """Ingest authorizer: API Gateway's TOKEN authorizer of the door in BearerToken mode (``pinsync.ingest.authorizer``).
 
-The event holds the presented token and is never logged.
+The event holds the presented token and is never logged. When the ingest token secret cannot be read, the
+invocation fails with ``IngestTokenUnavailableError`` (a fixed message): API Gateway answers 503 and caches nothing.
 """
 
 from functools import cache

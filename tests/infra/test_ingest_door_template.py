@@ -53,6 +53,10 @@ GATEWAY_RESPONSES = {
     "REQUEST_TOO_LARGE": Answers.TOO_LARGE,
     "UNSUPPORTED_MEDIA_TYPE": Answers.UNSUPPORTED_MEDIA_TYPE,
     "THROTTLED": Answers.THROTTLED,
+    # the authorizer function failed (bearer mode: the secret could not be read); the type it is reported as is not
+    # documented, so both answer the same
+    "AUTHORIZER_FAILURE": Answers.AUTHORIZER_UNAVAILABLE,
+    "AUTHORIZER_CONFIGURATION_ERROR": Answers.AUTHORIZER_UNAVAILABLE,
 }
 # $context variables an access log line may carry: request metadata, never a body, header, credential or claim.
 ACCESS_LOG_FIELDS = {
@@ -621,6 +625,11 @@ BREAKAGES: list[tuple[str, Callable[[Template], object], Callable[[Template], li
      check_gateway_responses, "sets response parameters"),
     ("missing-415", lambda t: t["Resources"].pop("IngestUnsupportedMediaTypeResponse"),
      check_gateway_responses, "UNSUPPORTED_MEDIA_TYPE: no gateway response"),
+    ("authorizer-failure-default-500", lambda t: t["Resources"].pop("IngestAuthorizerFailureResponse"),
+     check_gateway_responses, "AUTHORIZER_FAILURE: no gateway response"),
+    ("authorizer-failure-as-403", lambda t: _response(t, "AUTHORIZER_CONFIGURATION_ERROR").update(
+        StatusCode="403", ResponseTemplates={"application/json": Answers.FORBIDDEN.body()}),
+     check_gateway_responses, "AUTHORIZER_CONFIGURATION_ERROR: status 403, not 503"),
     ("5xx-as-queue", lambda t: t["Resources"].update(Ingest5xx={"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
         "RestApiId": {"Ref": "IngestApi"}, "ResponseType": "DEFAULT_5XX", "StatusCode": "503",
         "ResponseTemplates": {"application/json": Answers.QUEUE_UNAVAILABLE.body()}}}),

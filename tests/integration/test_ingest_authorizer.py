@@ -1,6 +1,7 @@
 """``functions/ingest_authorizer/app.py`` as Lambda runs it, reading the ingest token from (moto's) Secrets Manager:
-the right token is allowed, another denied, a rotated token picked up once the cache is gone, a broken secret denies
-everything, and the token is never in the output."""
+the right token is allowed, another denied, a rotated token picked up once the cache is gone, a malformed secret denies
+everything, an unreadable one fails the invocation (API Gateway answers 503 and caches nothing), and the token is
+never in the output."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from local_stack.handlers import load_module
 from moto import mock_aws
+from pinsync.adapters.secretsmanager_ingest_token import IngestTokenUnavailableError
 from pinsync.ingest.authorizer import UnauthorizedError
 from pinsync.ingest.door import RESOURCE, STAGE
 
@@ -100,7 +103,7 @@ def test_a_rotated_token_is_picked_up_once_the_cache_expires(door: Door) -> None
         json.dumps({"status": "placeholder", "tok": TOKEN}),
     ],
 )
-def test_a_broken_secret_denies_everything_and_says_so_without_the_value(
+def test_a_malformed_secret_denies_everything_and_says_so_without_the_value(
     door: Door, broken: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     door.put_secret(broken)
@@ -117,13 +120,45 @@ def test_a_broken_secret_denies_everything_and_says_so_without_the_value(
     assert "not json" not in output
 
 
-def test_an_unreadable_secret_denies_everything(door: Door) -> None:
-    boto3.client("secretsmanager", region_name=REGION).delete_secret(
-        SecretId=door.secret_arn, ForceDeleteWithoutRecovery=True
-    )
+@pytest.mark.parametrize("deletion", [{"ForceDeleteWithoutRecovery": True}, {"RecoveryWindowInDays": 7}])
+def test_an_unreadable_secret_fails_the_invocation_rather_than_deny(
+    door: Door, deletion: dict[str, Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Deny would be cached for the token for 5 minutes (403s AEP drops after two retries); a failed invocation is
+    # a 503 that API Gateway does not cache.
+    assert door.effect(TOKEN) == "Allow"
+    boto3.client("secretsmanager", region_name=REGION).delete_secret(SecretId=door.secret_arn, **deletion)
     door.cache_expires()
+    capsys.readouterr()
 
-    assert door.effect(TOKEN) == "Deny"
+    with pytest.raises(IngestTokenUnavailableError) as raised:
+        door.app.lambda_handler(event(f"Bearer {TOKEN}"), FakeContext())
+
+    assert str(raised.value) == "the ingest token secret cannot be read; retry"
+    output = capsys.readouterr().out + caplog.text
+    [error] = [json.loads(line) for line in output.splitlines() if '"level":"ERROR"' in line.replace(" ", "")]
+    assert error["message"] == "cannot read the ingest token secret; failing the invocation"
+    assert error["error_code"] in {"ResourceNotFoundException", "InvalidRequestException"}
+    assert TOKEN not in output and TOKEN not in str(raised.value)
+
+
+def test_a_client_error_fails_the_invocation_and_the_next_read_recovers(
+    door: Door, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = door.app.runtime().tokens._provider.client
+    read = client.get_secret_value
+
+    def throttled(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetSecretValue")
+
+    monkeypatch.setattr(client, "get_secret_value", throttled)
+    door.cache_expires()
+    with pytest.raises(IngestTokenUnavailableError):
+        door.app.lambda_handler(event(f"Bearer {TOKEN}"), FakeContext())
+
+    monkeypatch.setattr(client, "get_secret_value", read)  # Secrets Manager is back: the next request is answered
+    assert door.effect(TOKEN) == "Allow"
+    assert TOKEN not in capsys.readouterr().out
 
 
 def test_no_output_carries_the_token(

@@ -1,15 +1,19 @@
-"""The door's TOKEN authorizer: Allow for the ingest token, Deny for another well-formed token, 401 otherwise, and
-the token never in what it returns or raises."""
+"""The door's TOKEN authorizer: Allow for the ingest token, Deny for another well-formed token or a malformed secret,
+401 for a malformed header, a failed invocation (503, not cached) when the secret cannot be read, and the token never
+in what it returns, raises or logs."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
+from pinsync.adapters.secretsmanager_ingest_token import IngestTokenUnavailableError, SecretsManagerIngestToken
 from pinsync.ingest.authorizer import PRINCIPAL_ID, UNAUTHORIZED, UnauthorizedError, authorize, route_arn
 from pinsync.ingest.door import RESOURCE, STAGE
+from pinsync.ingest.runtime import IngestAuthorizerRuntime
 
 TOKEN = "T0kenOfTheDoor" + "x" * 34
 API_ARN = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5"
@@ -140,3 +144,79 @@ def test_any_header_gives_a_policy_or_unauthorized_never_another_error(header: s
     else:
         assert statement(policy)["Effect"] in {"Allow", "Deny"}
         assert (statement(policy)["Effect"] == "Allow") == (header.split()[-1:] == [TOKEN])
+
+
+# -- the token secret: unreadable fails the invocation (503, not cached), malformed denies (403) ------------------------
+
+
+class FakeSecretsManager:
+    """``get_secret_value`` answering a secret string or raising a client error, counting the calls."""
+
+    def __init__(self, answer: str | ClientError) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def get_secret_value(self, **_: object) -> dict[str, str]:
+        self.calls += 1
+        if isinstance(self.answer, ClientError):
+            raise self.answer
+        return {"SecretString": self.answer}
+
+
+def client_error(code: str) -> ClientError:
+    # The SDK's text names the operation (and, for some codes, the secret id), never the value; it is not logged.
+    return ClientError({"Error": {"Code": code, "Message": f"{code} for {TOKEN}"}}, "GetSecretValue")
+
+
+def runtime_with(answer: str | ClientError) -> tuple[IngestAuthorizerRuntime, FakeSecretsManager]:
+    client = FakeSecretsManager(answer)
+    return IngestAuthorizerRuntime(tokens=SecretsManagerIngestToken("ingest-token", boto3_client=client)), client
+
+
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "AccessDeniedException", "ResourceNotFoundException", "InternalServiceError"]
+)
+def test_an_unreadable_secret_fails_the_invocation_instead_of_denying(
+    code: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime, _ = runtime_with(client_error(code))
+
+    with pytest.raises(IngestTokenUnavailableError) as raised:
+        runtime.handle(event(f"Bearer {TOKEN}"))
+
+    # API Gateway puts the message in $context.authorizer.error (the access log): fixed, no value, no SDK text.
+    assert str(raised.value) == IngestTokenUnavailableError.MESSAGE
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
+    assert not isinstance(raised.value, UnauthorizedError)  # "Unauthorized" would be a 401
+    output = capsys.readouterr().out + caplog.text
+    [line] = [json.loads(x) for x in output.splitlines() if x.startswith("{") and '"ERROR"' in x]
+    assert line["message"] == "cannot read the ingest token secret; failing the invocation"
+    assert (line["error"], line["error_code"]) == ("GetParameterError", code)
+    assert TOKEN not in output and TOKEN[:16] not in output
+
+
+def test_an_unreadable_secret_is_asked_again_on_the_next_invocation() -> None:
+    runtime, client = runtime_with(client_error("ThrottlingException"))
+    with pytest.raises(IngestTokenUnavailableError):
+        runtime.handle(event(f"Bearer {TOKEN}"))
+
+    client.answer = json.dumps({"token": TOKEN})  # Secrets Manager is back: no failure was cached
+    assert statement(runtime.handle(event(f"Bearer {TOKEN}")))["Effect"] == "Allow"
+    assert client.calls == 2
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["not json", "{}", json.dumps({"token": "short"}), json.dumps([TOKEN]), json.dumps({"tok": TOKEN})],
+)
+def test_a_malformed_secret_still_denies_everything_without_the_value(
+    secret: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime, _ = runtime_with(secret)
+
+    for presented in (TOKEN, "short" * 8):
+        assert statement(runtime.handle(event(f"Bearer {presented}")))["Effect"] == "Deny"
+
+    output = capsys.readouterr().out + caplog.text
+    assert "the ingest token secret is malformed; denying every request" in output
+    assert TOKEN not in output and "not json" not in output

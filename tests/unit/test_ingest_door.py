@@ -95,6 +95,9 @@ def test_body_must_be_one_json_object(body: bytes, accepted: bool) -> None:
 def test_answers_are_json_messages_without_input() -> None:
     statuses = {answer.status for answer in Answers}
     assert statuses == {400, 401, 403, 413, 415, 429, 503}
+    # Two 503s the producer retries, told apart by their message (equal values would make one an alias of the other).
+    assert [a.name for a in Answers if a.status == 503] == ["QUEUE_UNAVAILABLE", "AUTHORIZER_UNAVAILABLE"]
+    assert len({answer.message for answer in Answers}) == len(Answers) == 8
     for answer in Answers:
         assert json.loads(answer.body()) == {"message": answer.message}
 

@@ -8,8 +8,13 @@ authorizer"):
 - a missing or malformed header: the function raises an error whose message is exactly ``Unauthorized``, which API
   Gateway turns into a 401 (the authorizer's IdentityValidationExpression, ``door.BEARER_PATTERN``, already answers
   401 before the function is called; this is the same rule again);
-- a well-formed token that is not the ingest token, or no usable expected token (the secret is broken): a Deny
-  policy, which API Gateway answers 403;
+- a well-formed token that is not the ingest token, or no usable expected token (the secret is read but malformed,
+  a configuration error): a Deny policy, which API Gateway answers 403 and caches for the token;
+- the secret cannot be read at all (Secrets Manager throttled, unreachable, access denied): no policy; the runtime
+  lets ``IngestTokenUnavailableError`` fail the invocation, which API Gateway answers 503 (the gateway responses
+  AUTHORIZER_FAILURE and AUTHORIZER_CONFIGURATION_ERROR, ``door.Answers.AUTHORIZER_UNAVAILABLE``), caches for no
+  token, and the producer retries. A cached Deny would refuse the right token for 5 minutes, and Adobe Experience
+  Platform drops a request after two retries;
 - the ingest token: an Allow policy on POST /profiles of this API's stage. API Gateway caches the policy per token
   for the authorizer's TTL (300 s) and applies it to every method of the API, so the policy names the route, not the
   method ARN of the one request.
@@ -54,7 +59,7 @@ def route_arn(method_arn: object) -> str | None:
 
 
 def authorize(event: Mapping[str, Any], expected: str | None) -> dict[str, Any]:
-    """The policy for a TOKEN authorizer event, given the ingest token (None: the secret could not be used).
+    """The policy for a TOKEN authorizer event, given the ingest token (None: the secret is malformed).
 
     Raises :class:`UnauthorizedError` when the header is missing or not ``Bearer <token>``."""
     header = event.get("authorizationToken")

@@ -11,7 +11,8 @@ A producer (Adobe Experience Platform's HTTP API destination, a webhook) POSTs o
 413   a body larger than the audience queue's ``MaximumMessageSize`` (SQS refuses it)
 415   a ``Content-Type`` other than ``application/json``
 429   over the stage's throttling limits (``IngestRateLimit``/``IngestBurstLimit``)
-503   SQS did not take the message (the producer retries)
+503   SQS did not take the message, or the bearer-token authorizer could not read its secret (the producer
+      retries)
 ====  ======================================================================================
 
 Bodies are ``{"message": "..."}``, the shape of API Gateway's own gateway responses. No answer echoes the body
@@ -58,6 +59,8 @@ class Answers(Answer, Enum):
     UNSUPPORTED_MEDIA_TYPE = Answer(415, "Unsupported Media Type: send application/json")
     THROTTLED = Answer(429, "Too Many Requests")
     QUEUE_UNAVAILABLE = Answer(503, "The audience queue did not take the message; retry")
+    # The authorizer function failed (the ingest token secret could not be read): not cached, unlike a Deny.
+    AUTHORIZER_UNAVAILABLE = Answer(503, "Authorization is unavailable; retry")
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -19,7 +19,10 @@ class IngestAuthorizerRuntime:
     tokens: SecretsManagerIngestToken
 
     def handle(self, event: Any) -> dict[str, Any]:
-        """The event holds the bearer token: it is never logged, only the decision is."""
+        """The event holds the bearer token: it is never logged, only the decision is.
+
+        Raises ``IngestTokenUnavailableError`` (fixed message, no value) when the secret cannot be read: it is let
+        through, so the invocation fails and API Gateway answers 503 without caching a verdict for the token."""
         policy = authorize(event if isinstance(event, dict) else {}, self.tokens.expected())
         effect = policy["policyDocument"]["Statement"][0]["Effect"]
         if effect != "Allow":
