@@ -3,6 +3,7 @@ points at documents a reader of the repository cannot see."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,6 +25,16 @@ def test_every_reason_is_in_the_reason_table() -> None:
     missing = [reason.value for reason in reasons if f"| `{reason.value}` |" not in table]
     assert missing == []
     assert f"`{PINTEREST_EXCLUSION_PREFIX}<code>`" in table
+
+
+def test_every_alarm_is_in_the_operations_alarm_table() -> None:
+    from pinsync.alerts.alarms import ALARM_PURPOSES, DIRECT_ALARM_PURPOSES
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    table = text.split("## Alarms", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    listed = [name for cell in first_cells for name in re.findall(r"`([a-z-]+)`", cell)]
+    assert sorted(listed) == sorted(set(ALARM_PURPOSES) | DIRECT_ALARM_PURPOSES)
 
 
 def test_links_between_documents_resolve() -> None:

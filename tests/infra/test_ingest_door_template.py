@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pinsync.alerts.alarms import ALARM_PURPOSES, ingest_access_log_group
+from pinsync.alerts.model import AlertType, Severity
 from pinsync.ingest.door import (
     BEARER_PATTERN,
     MIN_TOKEN_LENGTH,
@@ -508,6 +510,58 @@ def test_the_account_logging_role_outlives_the_stack(modes: dict[str, Template])
     ]
     log_group = props(template["Resources"]["IngestAccessLogGroup"])
     assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+# ------------------------------------------------------------------------------------------------ tests: the alarm
+
+
+def _refused_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        rid: props(alarm)
+        for rid, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+        if props(alarm)["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-ingest-refused"}
+    }
+
+
+def test_the_refused_alarm_exists_only_with_the_door(modes: dict[str, Template], cfn_template: Template) -> None:
+    assert _refused_alarms(modes["Disabled"]) == {}
+    for mode in ENABLED_MODES:
+        assert set(_refused_alarms(modes[mode])) == {"IngestRefusedAlarm"}
+    assert cfn_template["Resources"]["IngestRefusedAlarm"]["Condition"] == "IngestEnabled"
+
+
+@pytest.mark.parametrize("mode", ENABLED_MODES)
+def test_the_refused_alarm_sums_the_4xx_and_5xx_of_this_api_and_stage(mode: str, modes: dict[str, Template]) -> None:
+    template = modes[mode]
+    [alarm] = _refused_alarms(template).values()
+    api = props(template["Resources"]["IngestApi"])
+    stage = props(template["Resources"]["IngestStage"])
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    [result] = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    watched = {}
+    for metric_id in re.findall(r"[a-z]\w*", result["Expression"]):
+        stat = metrics[metric_id]["MetricStat"]
+        dimensions = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+        assert stat["Metric"]["Namespace"] == "AWS/ApiGateway"
+        assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
+        assert dimensions == {"ApiName": api["Name"], "Stage": {"Ref": "IngestStage"}}  # Ref of a stage: its name
+        assert metrics[metric_id]["ReturnData"] is False
+        watched[stat["Metric"]["MetricName"]] = metric_id
+    assert stage["StageName"] == STAGE
+    assert set(watched) == {"4XXError", "5XXError"}
+    assert re.fullmatch(r"(\w+) \+ (\w+)", result["Expression"])
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (1, 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "AlarmActions" not in alarm  # routed through the alert function, like the dataflow's alarms
+    assert stage["MethodSettings"][0]["MetricsEnabled"] is True
+
+
+def test_the_refused_alarm_is_one_the_alert_function_knows(cfn_template: Template) -> None:
+    assert ALARM_PURPOSES["ingest-refused"] == (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING)
+    # The alert points at the door's access log: the template's log group.
+    log_group = props(cfn_template["Resources"]["IngestAccessLogGroup"])["LogGroupName"]["Fn::Sub"]
+    assert log_group.replace("${AWS::StackName}", "pinsync") == ingest_access_log_group("pinsync")
 
 
 # ------------------------------------------------------------------------------------------------ tests: bearer mode

@@ -53,6 +53,9 @@ EXPECTED = {
     "alarm-token-rotation-failed.json": [
         ("token_rotation_failed", "warning", '[pinsync WARNING] Pinterest token rotation failed for "pinsync"')
     ],
+    "alarm-ingest-refused.json": [
+        ("dataflow_run_failed", "warning", '[pinsync WARNING] The ingest door of "pinsync" refused requests')
+    ],
     "dataflow-run-failed.json": [
         ("dataflow_run_failed", "warning", '[pinsync WARNING] Identities failed to reach Pinterest for "pinsync"')
     ],

@@ -50,6 +50,7 @@ EXPECTED: dict[str, list[tuple[AlertType, Severity, str]]] = {
         (AlertType.TOKEN_EXPIRING, Severity.CRITICAL, "alarm:pinsync-refresh-token-expiry")
     ],
     "alarm-token-rotation-failed.json": [(AlertType.TOKEN_ROTATION_FAILED, Severity.WARNING, "token_rotation_failed")],
+    "alarm-ingest-refused.json": [(AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING, "alarm:pinsync-ingest-refused")],
     "dataflow-run-failed.json": [(AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING, "dataflow_run_failed")],
     "dataflow-run-skipped-rate.json": [(AlertType.SKIPPED_RATE_EXCEEDED, Severity.WARNING, "skipped_rate_exceeded")],
     "token-rotation-failed.json": [(AlertType.TOKEN_ROTATION_FAILED, Severity.CRITICAL, "token_rotation_failed")],
@@ -166,6 +167,69 @@ def test_lost_alerts_alarm_says_alerts_may_be_missing() -> None:
     assert "may have been lost" in alert.title and "alert function's logs" in alert.next_step
     assert (alert.alert_type, alert.severity) == (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING)
     assert alert.key == "alarm:pinsync-lost-alerts"
+
+
+def test_ingest_refused_alarm_counts_the_refusals_and_says_what_each_error_type_means() -> None:
+    (alert,) = alerts_of(sample("alarm-ingest-refused.json"))
+    rendered = render(alert, CTX)
+
+    assert alert.title == 'The ingest door of "pinsync" refused requests'
+    assert "7 request(s) to the ingest door were answered 4xx or 5xx in 5 minutes" in alert.what
+    assert "retries a refused request twice, then drops it" in alert.what
+    assert "did not reach the audience queue" in alert.what
+    assert ("Requests refused", "7") in alert.facts
+    # Each error type of the access log, with what to change.
+    for words in (
+        "/aws/apigateway/pinsync/ingest-access",
+        "status and errorType",
+        "UNAUTHORIZED or ACCESS_DENIED",
+        "IngestTokenSecretArn",
+        "Cognito",
+        "THROTTLED means raise IngestRateLimit/IngestBurstLimit",
+        "BAD_REQUEST_BODY or REQUEST_TOO_LARGE",
+        "a 5xx means the queue or the authorizer failed",
+        "re-export",
+    ):
+        assert words in alert.next_step, words
+    assert log_group_url("us-east-1", "/aws/apigateway/pinsync/ingest-access") in rendered.text
+    assert "Alarm" in dict(alert.links)
+    # No identifier: not the API id, the account or anything the redactor would scrub.
+    assert "123456789012" not in rendered.text and redact(rendered.text) == rendered.text
+
+
+def test_ingest_refused_alarm_without_a_datapoint_still_alerts() -> None:
+    event = sample("alarm-ingest-refused.json")
+    event["detail"]["state"]["reasonData"] = "{}"
+
+    (alert,) = alerts_of(event)
+
+    assert alert.what.startswith("Some request(s)")
+    assert ("Requests refused", "Some") in alert.facts
+
+
+def test_ingest_refused_alarm_back_to_ok_recovers_its_alert_and_triggers_no_redrive() -> None:
+    from pinsync.alerts.redrive import triggers_redrive
+
+    (alert,) = alerts_of(sample("alarm-ingest-refused.json"))
+    event = sample("alarm-ingest-refused.json")
+    event["detail"]["state"], event["detail"]["previousState"] = (
+        event["detail"]["previousState"] | {"value": "OK"},
+        event["detail"]["state"] | {"value": "ALARM"},
+    )
+
+    (decision,) = decisions(event)
+
+    assert isinstance(decision, Recovery)
+    assert decision.key == alert.key == "alarm:pinsync-ingest-refused"
+    # Refused requests never reached the queue: the dead-letter queue holds nothing of theirs to redrive.
+    assert not triggers_redrive(decision.key, CTX)
+
+
+def test_ingest_refused_alarm_of_a_stack_sharing_the_prefix_is_ignored() -> None:
+    event = sample("alarm-ingest-refused.json")
+    event["detail"]["alarmName"] = "pinsync-eu-ingest-refused"
+
+    assert decisions(event) == [Ignored("other_stack_alarm")]
 
 
 @pytest.mark.parametrize("purpose", ["alert-function-errors", "alert-function-throttles"])

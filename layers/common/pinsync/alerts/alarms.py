@@ -19,6 +19,8 @@ ALARM_PURPOSES: dict[str, tuple[AlertType, Severity]] = {
     "refresh-token-expiry": (AlertType.TOKEN_EXPIRING, Severity.CRITICAL),
     "token-rotation-failed": (AlertType.TOKEN_ROTATION_FAILED, Severity.WARNING),
     "lost-alerts": (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING),
+    # The ingest door (IngestAuthentication) refused or failed requests: profiles the producer drops after retrying.
+    "ingest-refused": (AlertType.DATAFLOW_RUN_FAILED, Severity.WARNING),
 }
 
 # Alarms on the alert function itself notify the alert topic straight from CloudWatch (template.yaml: AlarmActions):
@@ -176,6 +178,36 @@ def _lost_alerts_alarm(
     )
 
 
+def ingest_access_log_group(stack_name: str) -> str:
+    """The door's access log group (template.yaml: IngestAccessLogGroup)."""
+    return f"/aws/apigateway/{stack_name}/ingest-access"
+
+
+def _ingest_refused_alarm(
+    base: Alert, name: str, latest: float | None, reason: str, region: str, ctx: AlertContext
+) -> Alert:
+    count = f"{latest:.0f}" if latest is not None else "Some"
+    log_group = ingest_access_log_group(ctx.stack_name)
+    return replace(
+        base,
+        title=f'The ingest door of "{ctx.destination_name}" refused requests',
+        what=(
+            f"{count} request(s) to the ingest door were answered 4xx or 5xx in 5 minutes. Adobe Experience Platform "
+            "retries a refused request twice, then drops it: those profiles did not reach the audience queue, and "
+            f"the sync function's reports cannot count them. {reason}"
+        ),
+        next_step=(
+            f"Read the door's access log ({log_group}), fields status and errorType: UNAUTHORIZED or ACCESS_DENIED "
+            "means the producer's credentials no longer match (the secret IngestTokenSecretArn, or the Cognito "
+            "client); THROTTLED means raise IngestRateLimit/IngestBurstLimit; BAD_REQUEST_BODY or REQUEST_TOO_LARGE "
+            "means the producer sends bodies pinsync cannot take; a 5xx means the queue or the authorizer failed. "
+            "Fix the cause, then re-export the affected audiences from Adobe Experience Platform."
+        ),
+        facts=(("Requests refused", count),),
+        links=(*base.links, *log_link("Ingest door access log", region, log_group)),
+    )
+
+
 def _generic_alarm(base: Alert, name: str, latest: float | None, reason: str, region: str, ctx: AlertContext) -> Alert:
     return replace(
         base,
@@ -194,4 +226,5 @@ _ALARM_RENDERERS = {
     "refresh-token-expiry": _token_alarm,
     "token-rotation-failed": _rotation_alarm,
     "lost-alerts": _lost_alerts_alarm,
+    "ingest-refused": _ingest_refused_alarm,
 }
