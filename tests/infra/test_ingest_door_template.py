@@ -544,7 +544,14 @@ def test_the_refused_alarm_sums_the_4xx_and_5xx_of_this_api_and_stage(mode: str,
         dimensions = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
         assert stat["Metric"]["Namespace"] == "AWS/ApiGateway"
         assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
-        assert dimensions == {"ApiName": api["Name"], "Stage": {"Ref": "IngestStage"}}  # Ref of a stage: its name
+        # Ref of a stage: its name. The method's own metrics: scans of other paths of the public URL are not lost
+        # profiles (detailed metrics: MetricsEnabled below).
+        assert dimensions == {
+            "ApiName": api["Name"],
+            "Stage": {"Ref": "IngestStage"},
+            "Resource": f"/{RESOURCE}",
+            "Method": "POST",
+        }
         assert metrics[metric_id]["ReturnData"] is False
         watched[stat["Metric"]["MetricName"]] = metric_id
     assert stage["StageName"] == STAGE

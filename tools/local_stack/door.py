@@ -27,7 +27,8 @@ Errors are ``{"error": "invalid_request" | "invalid_client" | "unsupported_grant
 400, and 401 for ``invalid_client``.
 
 Every request writes one JSON line to the access log, with the fields of the AWS access log (requestId,
-requestTime, ip, httpMethod, resourcePath, status, responseLength, responseLatency in ms, error.responseType) and
+requestTime, ip, httpMethod, resourcePath, status, responseLength, responseLatency in ms, integrationStatus,
+integrationLatency, errorType: API Gateway's response type, authorizerError; null where AWS writes "-") and
 nothing else: never a body, a header, a query string, a token or a client secret.
 
 Werkzeug's development server closes every connection after its answer (it has no HTTP keep-alive), so each
@@ -208,8 +209,24 @@ class AccessLog:
 class _Outcome:
     status: int
     body: bytes
-    response_type: str | None = None
+    response_type: str | None = None  # API Gateway's gateway response type ($context.error.responseType)
     headers: dict[str, str] = field(default_factory=dict)
+    integration_status: int | None = None  # what SQS answered, when it was called
+    integration_latency: int | None = None  # ms
+
+
+# The gateway response API Gateway itself answers each refusal with (template.yaml's GatewayResponse types); the
+# queue's refusals are integration responses, which have none.
+_RESPONSE_TYPES: dict[Answers, str | None] = {
+    Answers.UNAUTHORIZED: "UNAUTHORIZED",
+    Answers.FORBIDDEN: "ACCESS_DENIED",
+    Answers.BAD_REQUEST_BODY: "BAD_REQUEST_BODY",
+    Answers.TOO_LARGE: "REQUEST_TOO_LARGE",
+    Answers.UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+    Answers.THROTTLED: "THROTTLED",
+    Answers.QUEUE_UNAVAILABLE: None,
+    Answers.AUTHORIZER_UNAVAILABLE: "AUTHORIZER_FAILURE",
+}
 
 
 def _answer(answer: Answer, response_type: str, **headers: str) -> _Outcome:
@@ -217,7 +234,7 @@ def _answer(answer: Answer, response_type: str, **headers: str) -> _Outcome:
 
 
 def _refusal(answer: Answers) -> _Outcome:
-    return _answer(answer, answer.name)
+    return _Outcome(answer.status, answer.body().encode(), _RESPONSE_TYPES[answer])
 
 
 class DoorApp:
@@ -269,7 +286,10 @@ class DoorApp:
                     "status": outcome.status,
                     "responseLength": len(outcome.body),
                     "responseLatency": round((time.perf_counter() - started) * 1000),
-                    "error.responseType": outcome.response_type,
+                    "integrationStatus": outcome.integration_status,
+                    "integrationLatency": outcome.integration_latency,
+                    "errorType": outcome.response_type,
+                    "authorizerError": None,
                 }
             )
         return response(environ, start_response)
@@ -312,11 +332,15 @@ class DoorApp:
             return _refusal(Answers.BAD_REQUEST_BODY)
         if not is_json_object(body) or not sqs_accepts(text):
             return _refusal(Answers.BAD_REQUEST_BODY)
+        sending = time.perf_counter()
         try:
             message_id = self.sender.send(text)
         except QueueUnavailable:
-            return _refusal(Answers.QUEUE_UNAVAILABLE)
-        return _Outcome(200, json.dumps({"messageId": message_id}).encode())
+            refused = _refusal(Answers.QUEUE_UNAVAILABLE)
+            refused.integration_latency = round((time.perf_counter() - sending) * 1000)
+            return refused
+        latency = round((time.perf_counter() - sending) * 1000)
+        return _Outcome(200, json.dumps({"messageId": message_id}).encode(), None, {}, 200, latency)
 
     def _authenticate(self, authorization: str | None) -> Answers | None:
         token = bearer_token(authorization)
