@@ -336,9 +336,9 @@ class DoorApp:
         try:
             message_id = self.sender.send(text)
         except QueueUnavailable:
-            refused = _refusal(Answers.QUEUE_UNAVAILABLE)
-            refused.integration_latency = round((time.perf_counter() - sending) * 1000)
-            return refused
+            failed = _refusal(Answers.QUEUE_UNAVAILABLE)
+            failed.integration_latency = round((time.perf_counter() - sending) * 1000)
+            return failed
         latency = round((time.perf_counter() - sending) * 1000)
         return _Outcome(200, json.dumps({"messageId": message_id}).encode(), None, {}, 200, latency)
 
