@@ -67,7 +67,8 @@ from pinsync.ingest.door import (
     sqs_accepts,
     token_matches,
 )
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from pinterest_emulator.server import BackgroundWsgiServer
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
@@ -441,24 +442,18 @@ class _RequestHandler(WSGIRequestHandler):
             log.error("ingest door: %s", message.split("\n", 1)[0])
 
 
-class DoorServer:
+class DoorServer(BackgroundWsgiServer):
     """The door listening on ``host:port`` (port 0 picks a free port), in a daemon thread."""
 
+    thread_name = "ingest-door"
+    app: DoorApp
+
     def __init__(self, app: DoorApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
-        self._host, self._port = host, port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(app, host, port, _RequestHandler)
 
     @property
     def credentials(self) -> Credentials:
         return self.app.credentials
-
-    @property
-    def root_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("door not started")
-        return f"http://{self._host}:{self._server.server_port}"
 
     @property
     def url(self) -> str:
@@ -467,27 +462,6 @@ class DoorServer:
     @property
     def token_url(self) -> str:
         return self.root_url + TOKEN_PATH
-
-    def start(self) -> DoorServer:
-        """Bind and serve in a daemon thread; the socket is listening when this returns."""
-        if self._server is not None:
-            raise RuntimeError("door already started")
-        self._server = make_server(self._host, self._port, self.app, threaded=True, request_handler=_RequestHandler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="ingest-door", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
 
     def environment(self) -> dict[str, str]:
         """What a producer exports to reach the door (``pinsync local up`` prints it)."""

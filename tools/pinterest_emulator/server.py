@@ -1,4 +1,5 @@
-"""EmulatorServer: the WSGI app on werkzeug's threaded development server, in a background thread."""
+"""EmulatorServer: the WSGI app on werkzeug's threaded development server, in a background thread
+(``BackgroundWsgiServer``, which the local stack's ingest door runs on too)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -38,21 +39,23 @@ class _RequestHandler(WSGIRequestHandler):
         log.log(logging.ERROR if type == "error" else logging.DEBUG, message, *args)
 
 
-class EmulatorServer:
-    """Pinterest API v5 emulator listening on `host:port` (port 0 picks a free port)."""
+class BackgroundWsgiServer:
+    """A WSGI app on werkzeug's threaded server in a daemon thread, listening on ``host:port`` (port 0 picks a free
+    port). Shared by the emulator and the local stack's ingest door (``local_stack.door``)."""
+
+    thread_name = "wsgi-server"
 
     def __init__(
         self,
-        config: EmulatorConfig | None = None,
+        app: Any,
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
+        request_handler: type[WSGIRequestHandler] = WSGIRequestHandler,
     ) -> None:
-        self.state = EmulatorState(config, clock=clock, sleep=sleep)
-        self.app = EmulatorApp(self.state)
+        self.app = app
         self._host = host
         self._port = port
+        self._request_handler = request_handler
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -67,17 +70,15 @@ class EmulatorServer:
         host = self._host if ":" not in self._host else f"[{self._host}]"
         return f"http://{host}:{self.port}"
 
-    @property
-    def base_url(self) -> str:
-        return f"{self.root_url}/v5"
-
-    def start(self) -> EmulatorServer:
+    def start(self) -> Self:
         """Bind and serve in a daemon thread; the socket is listening when this returns."""
         if self._server is not None:
             raise RuntimeError("server already started")
-        self._server = make_server(self._host, self._port, self.app, threaded=True, request_handler=_RequestHandler)
+        self._server = make_server(
+            self._host, self._port, self.app, threaded=True, request_handler=self._request_handler
+        )
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pinterest-emulator", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
         )
         self._thread.start()
         return self
@@ -91,6 +92,27 @@ class EmulatorServer:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+
+class EmulatorServer(BackgroundWsgiServer):
+    """Pinterest API v5 emulator listening on `host:port` (port 0 picks a free port)."""
+
+    thread_name = "pinterest-emulator"
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.state = EmulatorState(config, clock=clock, sleep=sleep)
+        super().__init__(EmulatorApp(self.state), host, port, _RequestHandler)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v5"
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
