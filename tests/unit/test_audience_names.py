@@ -65,6 +65,9 @@ def test_list_name_precedence_and_bound() -> None:
     assert list_name("dest", "seg-1", chosen="Operator's", producer="Loyal") == "Operator's"
     long = list_name("d" * 100, "seg", producer="n" * MAX_LIST_NAME_LENGTH)
     assert len(long) == MAX_LIST_NAME_LENGTH and long.startswith("d" * 100 + " n")
+    # Without a producer's name, the name lists got before names existed: never cut (a creation begun before an
+    # upgrade must be found under it)
+    assert list_name("d" * 100, "a" * 256) == "d" * 100 + " " + "a" * 256
 
 
 def test_a_new_list_and_its_audience_are_named_after_the_producers_name() -> None:

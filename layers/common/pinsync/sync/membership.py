@@ -83,10 +83,13 @@ def display_name(raw: object) -> str | None:
 def list_name(destination_name: str, audience_id: str, chosen: str | None = None, producer: str | None = None) -> str:
     """The name of the customer list (and audience) pinsync creates for an audience: the name already chosen for it
     (by the operator, or recorded at an earlier creation attempt) wins; else ``<destination> <producer's name>``;
-    else ``<destination> <audience id>``. Cut to :data:`MAX_LIST_NAME_LENGTH`."""
+    else ``<destination> <audience id>`` (as before producers could name audiences: not cut, so that a creation
+    begun before an upgrade is still found under its name). A producer's name is cut to :data:`MAX_LIST_NAME_LENGTH`."""
     if chosen:
         return chosen
-    return f"{destination_name} {producer or audience_id}"[:MAX_LIST_NAME_LENGTH].rstrip()
+    if producer:
+        return f"{destination_name} {producer}"[:MAX_LIST_NAME_LENGTH].rstrip()
+    return f"{destination_name} {audience_id}"
 
 
 class Operation(StrEnum):
