@@ -12,6 +12,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -25,19 +26,19 @@ from tests.infra.sam_translate import TEMPLATE_PATH, load_template
 FAKE_SIGV4 = f"AWS4-HMAC-SHA256 Credential=testing/20261202/{REGION}/sqs/aws4_request, SignedHeaders=host, Signature=0"
 
 
-def integration() -> dict[str, object]:
+def integration() -> dict[str, Any]:
     method = load_template(TEMPLATE_PATH)["Resources"]["IngestMethod"]["Properties"]
-    integration: dict[str, object] = method["Integration"]
+    integration: dict[str, Any] = method["Integration"]
     return integration
 
 
 def rendered(body: str) -> tuple[dict[str, str], str]:
     """The headers and form API Gateway sends SQS for ``body``: the template's, with ``$util.urlEncode`` applied."""
     spec = integration()
-    [template] = dict(spec["RequestTemplates"]).values()  # type: ignore[call-overload]
+    [template] = dict(spec["RequestTemplates"]).values()
     form = template.replace("$util.urlEncode($input.body)", urllib.parse.quote_plus(body))
     assert "$" not in form  # nothing else of the template is left for API Gateway to render
-    parameters = dict(spec["RequestParameters"])  # type: ignore[call-overload]
+    parameters = dict(spec["RequestParameters"])
     headers = {name.removeprefix("integration.request.header."): value.strip("'") for name, value in parameters.items()}
     return headers | {"Authorization": FAKE_SIGV4}, form
 
