@@ -30,7 +30,14 @@ from pinsync.ingest.door import (
 )
 from pinsync.ingest.settings import IngestAuthorizerSettings
 
-from tests.infra.test_template_invariants import as_list, props, referenced_id, resource_token, resources_of_type
+from tests.infra.test_template_invariants import (
+    _role_statements,
+    as_list,
+    props,
+    referenced_id,
+    resource_token,
+    resources_of_type,
+)
 
 Template = dict[str, Any]
 MODES = ["Disabled", "BearerToken", "OAuth2ClientCredentials"]
@@ -163,8 +170,20 @@ def one(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
     return rid, props(resource)
 
 
-def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in props(role).get("Policies", []) for s in as_list(policy["PolicyDocument"]["Statement"])]
+def _grants(template: Template, role_id: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Every (action, resource token) the role's Allow statements grant, and a problem for each NotAction or
+    NotResource grant (it cannot be listed, so it is too much)."""
+    problems: list[str] = []
+    grants: list[tuple[str, str]] = []
+    for statement in _role_statements(template, role_id):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement or "NotResource" in statement:
+            problems.append(f"{role_id}: NotAction/NotResource grant too much")
+            continue
+        for action in as_list(statement.get("Action")):
+            grants.extend((str(action), resource_token(r)) for r in as_list(statement.get("Resource")))
+    return problems, grants
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -189,19 +208,11 @@ def check_integration_role(template: Template) -> list[str]:
     }
     if principals != {"apigateway.amazonaws.com"}:
         problems.append(f"{role_id}: assumed by {sorted(principals)}, not only API Gateway")
-    granted = set()
-    for statement in _statements(role):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "NotAction" in statement or "NotResource" in statement:
-            problems.append(f"{role_id}: NotAction/NotResource grant too much")
-            continue
-        for action in as_list(statement.get("Action")):
-            for resource in as_list(statement.get("Resource")):
-                grant = (str(action), resource_token(resource))
-                if grant != ("sqs:SendMessage", "AudienceQueue.Arn"):
-                    problems.append(f"{role_id}: {grant[0]} on {grant[1]} is more than sending to the audience queue")
-                granted.add(grant)
+    statement_problems, granted = _grants(template, role_id or "")
+    problems += statement_problems
+    for action, resource in granted:
+        if (action, resource) != ("sqs:SendMessage", "AudienceQueue.Arn"):
+            problems.append(f"{role_id}: {action} on {resource} is more than sending to the audience queue")
     if ("sqs:SendMessage", "AudienceQueue.Arn") not in granted:
         problems.append(f"{role_id}: sqs:SendMessage on AudienceQueue.Arn is missing")
     return problems
@@ -282,19 +293,14 @@ def check_authorizer_function_role(template: Template) -> list[str]:
         },
     }
     problems = [f"{role_id}: managed policy {resource_token(a)}" for a in props(role).get("ManagedPolicyArns", [])]
+    statement_problems, grants = _grants(template, role_id)
+    problems += statement_problems
     granted = set()
-    for statement in _statements(role):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "NotAction" in statement or "NotResource" in statement:
-            problems.append(f"{role_id}: NotAction/NotResource grant too much")
-            continue
-        for action in as_list(statement.get("Action")):
-            for resource in as_list(statement.get("Resource")):
-                if resource_token(resource) not in allowed.get(str(action), set()):
-                    problems.append(f"{role_id}: {action} on {resource_token(resource)} is not needed")
-                else:
-                    granted.add(str(action))
+    for action, resource in grants:
+        if resource not in allowed.get(action, set()):
+            problems.append(f"{role_id}: {action} on {resource} is not needed")
+        else:
+            granted.add(action)
     if "secretsmanager:GetSecretValue" not in granted:
         problems.append(f"{role_id}: cannot read the ingest token secret")
     return problems
@@ -631,12 +637,12 @@ def test_the_authorizer_function_role_passes(modes: dict[str, Template]) -> None
 
 
 def _integration_statement(t: Template) -> dict[str, Any]:
-    statement: dict[str, Any] = _statements(t["Resources"]["IngestIntegrationRole"])[0]
+    statement: dict[str, Any] = _role_statements(t, "IngestIntegrationRole")[0]
     return statement
 
 
 def _authorizer_statement(t: Template, sid: str) -> dict[str, Any]:
-    return next(s for s in _statements(t["Resources"]["IngestAuthorizerFunctionRole"]) if s["Sid"] == sid)
+    return next(s for s in _role_statements(t, "IngestAuthorizerFunctionRole") if s["Sid"] == sid)
 
 
 def _response(t: Template, response_type: str) -> dict[str, Any]:
