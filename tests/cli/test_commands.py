@@ -77,24 +77,34 @@ def _exports(path: Path) -> dict[str, str]:
     return exports
 
 
-def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
-    env_file = tmp_path / "env"
-    options = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0", "--min-matched", "2"]
-    options += ["--env-file", str(env_file), "--ingest-access-log", str(tmp_path / "access.log")]
-    up = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-        [*COMMAND, "local", "up", *options, "--log-file", str(tmp_path / "local.log")],
+def _start_local_up(tmp_path: Path, *options: str) -> subprocess.Popen[str]:
+    """`pinsync local up` on free ports in ``tmp_path``, writing its exports to ``tmp_path / "env"``."""
+    ports = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0"]
+    files = ["--env-file", str(tmp_path / "env"), "--log-file", str(tmp_path / "local.log")]
+    return subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [*COMMAND, "local", "up", *ports, *options, *files],
         cwd=tmp_path,
         env=_clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _wait_for_exports(up: subprocess.Popen[str], tmp_path: Path, deadline: float) -> dict[str, str]:
+    """The exports `local up` writes once it is up (the file appears whole: it is renamed into place)."""
+    env_file = tmp_path / "env"
+    while not env_file.exists() and up.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert env_file.exists(), "local up did not start"
+    return _exports(env_file)
+
+
+def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
+    up = _start_local_up(tmp_path, "--min-matched", "2", "--ingest-access-log", str(tmp_path / "access.log"))
     try:
         deadline = time.monotonic() + 60
-        while not env_file.exists() and up.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert env_file.exists(), "local up did not start"
-        exports = _exports(env_file)
+        exports = _wait_for_exports(up, tmp_path, deadline)
         assert {"AWS_ENDPOINT_URL", "PINSYNC_QUEUE_URL", "STATE_TABLE_NAME", "TOKEN_SECRET_ID"} <= set(exports)
         assert exports["PINSYNC_EMULATOR_URL"].startswith("http://127.0.0.1:")
         assert exports["PINSYNC_INGEST_URL"].startswith("http://127.0.0.1:")
@@ -145,22 +155,9 @@ def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
 
 @pytest.mark.parametrize("auth", ["oauth2", "disabled"])
 def test_local_up_serves_the_door_with_oauth2_client_credentials_or_not_at_all(tmp_path: Path, auth: str):
-    env_file = tmp_path / "env"
-    options = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0", "--ingest-auth", auth]
-    up = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-        [*COMMAND, "local", "up", *options, "--env-file", str(env_file), "--log-file", str(tmp_path / "local.log")],
-        cwd=tmp_path,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    up = _start_local_up(tmp_path, "--ingest-auth", auth)
     try:
-        deadline = time.monotonic() + 60
-        while not env_file.exists() and up.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert env_file.exists(), "local up did not start"
-        exports = _exports(env_file)
+        exports = _wait_for_exports(up, tmp_path, time.monotonic() + 60)
         ingest = {key for key in exports if key.startswith("PINSYNC_INGEST_")}
         if auth == "disabled":
             assert ingest == set()
