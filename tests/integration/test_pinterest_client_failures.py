@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from pinsync.core.errors import (
 )
 from pinsync.core.observability import NO_METRICS
 from pinsync.sync.membership import Operation
+from pydantic import SecretStr
 
 BASE = "https://api.pinterest.example/v5"
 LISTS = f"{BASE}/ad_accounts/123/customer_lists"
@@ -181,3 +183,29 @@ def test_a_2xx_token_answer_that_is_not_one_is_an_answer_error(body):
     with pytest.raises(PinterestAnswerError) as raised:
         PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
     assert "pina_x" not in str(raised.value)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "lifetimes",
+    [
+        {"expires_in": 1e308, "refresh_token_expires_in": 1e308},  # JSON numbers, not integers
+        {"expires_in": 2592000.5, "refresh_token_expires_in": "sixty days"},
+        {"expires_in": None, "refresh_token_expires_in": True},
+        {"expires_in": [], "refresh_token_expires_in": {}},
+        {"expires_in": 2592000},  # the spec's authorization-code answer may leave refresh_token_expires_in out
+    ],
+)
+def test_a_token_answer_with_unusable_lifetimes_keeps_its_tokens_with_the_documented_lifetimes(lifetimes):
+    """Pinterest has spent the old refresh token once it answered 2xx with a new pair: a lifetime that is not a whole
+    number of seconds must not throw the pair away (as an absurd whole number already does not)."""
+    answer = {"access_token": "pina_new", "refresh_token": "pinr_new", "scope": "ads:read,ads:write", **lifetimes}
+    responses.add(responses.POST, TOKEN_URL, body=json.dumps(answer), status=200)
+
+    grant = PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    stored = grant.to_secret("client", SecretStr("secret"), now, "ads:read,ads:write")
+    assert stored.refresh_token.get_secret_value() == "pinr_new"
+    assert stored.access_token_expires_at - now in (timedelta(days=30), timedelta(seconds=2592000))
+    assert stored.refresh_token_expires_at - now == timedelta(days=60)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from pinsync.core.errors import PinsyncError
 from pinsync.events import RotationFailure
@@ -48,8 +48,8 @@ REFRESH_TOKEN_LIFETIME_SECONDS = 60 * 86_400
 SANE_LIFETIME_SECONDS = range(60, 400 * 86_400 + 1)
 
 
-def lifetime(seconds: int, documented: int) -> int:
-    return seconds if seconds in SANE_LIFETIME_SECONDS else documented
+def lifetime(seconds: int | None, documented: int) -> int:
+    return seconds if seconds is not None and seconds in SANE_LIFETIME_SECONDS else documented
 
 
 class TokenGrant(BaseModel):
@@ -59,9 +59,27 @@ class TokenGrant(BaseModel):
 
     access_token: SecretStr
     refresh_token: SecretStr
-    expires_in: int
-    refresh_token_expires_in: int
+    # None when the answer has no whole number of seconds there (missing, null, 2.5, "soon"): the tokens are kept all
+    # the same, with the documented lifetime, for the same reason as an absurd number (see SANE_LIFETIME_SECONDS).
+    expires_in: int | None = None
+    refresh_token_expires_in: int | None = None
     scope: str | None = None
+
+    @field_validator("expires_in", "refresh_token_expires_in", mode="before")
+    @classmethod
+    def _whole_seconds(cls, value: object) -> int | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                return None
+        return None
 
     def to_secret(self, client_id: str, client_secret: SecretStr, now: datetime, default_scope: str) -> TokenSecret:
         return TokenSecret(
