@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from pinsync.adapters.secretsmanager_token import SecretsManagerTokenSource
 from pinsync.core.errors import (
     InvalidGrantError,
     PinterestAnswerError,
@@ -12,6 +14,7 @@ from pinsync.core.errors import (
     PinterestPermanentError,
     PinterestTransientError,
     SecretStoreError,
+    TokenUnavailableError,
     VersionConflictError,
 )
 from pinsync.rotation.model import (
@@ -286,3 +289,38 @@ def test_an_absurd_expires_in_stores_the_new_tokens_with_the_documented_lifetime
     assert stored.refresh_token.get_secret_value() == "pinr_new1"
     assert stored.access_token_expires_at == EPOCH + timedelta(days=30)
     assert stored.refresh_token_expires_at == EPOCH + timedelta(days=60)
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_an_expiry_beyond_the_calendar_in_utc_is_a_malformed_secret_not_a_crash(instant):
+    """Valid ISO 8601, but a year past 9999 (or before 1) once moved to UTC: the secret is malformed, which every step
+    reports as not connected (with the failing field's name) instead of an OverflowError that skips the report."""
+    document = json.loads(seed().to_secret_string()) | {"refresh_token_expires_at": instant}
+    use_case, _, oauth, _ = rotation(FakeSecretVersions.rotating(json.dumps(document)))
+
+    with pytest.raises(NotConnectedError, match="refresh_token_expires_at") as raised:
+        use_case.run(RotationStep.CREATE, SECRET, TOKEN)
+
+    assert instant not in str(raised.value)
+    assert oauth.calls == []
+    assert use_case.current_expiry(SECRET) is None
+
+
+class _OneSecret:
+    """The one boto3 call powertools' SecretsProvider makes, answering with a fixed document."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def get_secret_value(self, **params: str) -> dict[str, str]:
+        return {"SecretString": self.value}
+
+
+def test_the_sync_and_health_token_source_reports_an_expiry_beyond_the_calendar_as_unavailable():
+    """The sync and health functions turn TokenUnavailableError into unauthorized work; an OverflowError failed the
+    whole batch or check instead."""
+    document = json.loads(seed().to_secret_string()) | {"access_token_expires_at": "9999-12-31T23:59:59-01:00"}
+    source = SecretsManagerTokenSource("pinsync/token", boto3_client=_OneSecret(json.dumps(document)))
+
+    with pytest.raises(TokenUnavailableError, match="access_token_expires_at"):
+        source.access_token()

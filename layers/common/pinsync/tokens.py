@@ -37,7 +37,10 @@ class TokenSecret(BaseModel):
     @field_validator("access_token_expires_at", "refresh_token_expires_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in year 10000 in UTC: a validation error, not a crash
+            raise ValueError("outside the years 1 to 9999 in UTC") from None
 
     @field_serializer("client_secret", "access_token", "refresh_token", when_used="json")
     def _reveal(self, value: SecretStr) -> str:
