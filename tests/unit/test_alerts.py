@@ -387,6 +387,44 @@ def test_missing_fields_are_named_without_their_values() -> None:
     assert "SECRET" not in repr(parsed)
 
 
+def test_a_pinsync_event_time_without_a_zone_is_read_as_utc_not_a_crash() -> None:
+    """pinsync writes its times with Z; one without a zone (another producer on the bus) is taken as UTC, as the token
+    secret's are, instead of a TypeError from subtracting it from an aware time (the function would fail and retry)."""
+    event = sample("audience-health.json")
+    event["detail"]["checked_at"] = "2026-11-28T06:00:00"
+    event["detail"]["audiences"][1]["first_seen_at"] = "2026-11-24T06:00:00"
+
+    assert [alert.alert_type for alert in alerts_of(event)] == [a for a, _, _ in EXPECTED["audience-health.json"]]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "field"),
+    [
+        ("audience-health.json", ("audiences", 3, "previous_checked_at"), "detail.audiences.3.previous_checked_at"),
+        ("audience-health.json", ("checked_at",), "detail.checked_at"),
+        (
+            "token-rotation-failed.json",
+            ("current", "access_token_expires_at"),
+            "detail.current.access_token_expires_at",
+        ),
+    ],
+)
+def test_a_pinsync_event_time_beyond_the_calendar_in_utc_is_unrecognized_not_a_crash(
+    name: str, path: tuple[str | int, ...], field: str
+) -> None:
+    """9999-12-31T23:59:59-01:00 is valid ISO 8601 but year 10000 in UTC: rendering it raised OverflowError."""
+    event = sample(name)
+    parent: Any = event["detail"]
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = "9999-12-31T23:59:59-01:00"
+
+    parsed = parse_alert_event(event)
+
+    assert isinstance(parsed, Unrecognized) and parsed.reason == "invalid_fields"
+    assert parsed.fields == (field,)
+
+
 def test_samples_parse_into_their_models() -> None:
     assert isinstance(parse_alert_event(sample("alarm-queue-delay.json")), AlarmStateChangeEvent)
     assert isinstance(parse_alert_event(sample("dataflow-run-skipped-rate.json")), DataflowRunEvent)

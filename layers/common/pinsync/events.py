@@ -17,11 +17,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
 EVENT_SOURCE = "pinsync"
+
+
+def _in_utc(value: datetime) -> datetime:
+    """pinsync writes its times in UTC with Z: one without a zone is taken as UTC (comparing it with an aware time would
+    raise), and one that leaves the calendar once in UTC (9999-12-31T23:59:59-01:00) is invalid, not an OverflowError
+    when the alert function renders it."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside the years 1 to 9999 in UTC") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class DetailType(StrEnum):
@@ -161,7 +174,7 @@ class PrivacyRequest(_Detail):
     destination: Destination
     request_id: str | None = None  # the privacy tool's reference, never an identity
     action: Literal["erase"] = "erase"
-    requested_at: datetime
+    requested_at: UtcDatetime
     identities: ErasedIdentities
     removals: int = Field(default=0, ge=0)  # identifier × customer list removals, sent or found done already
     customer_lists: int = Field(default=0, ge=0)  # lists the removals concerned
@@ -172,8 +185,8 @@ class PrivacyRequest(_Detail):
 
 
 class TokenExpiry(_Detail):
-    access_token_expires_at: datetime
-    refresh_token_expires_at: datetime
+    access_token_expires_at: UtcDatetime
+    refresh_token_expires_at: UtcDatetime
 
     @field_serializer("access_token_expires_at", "refresh_token_expires_at")
     def _iso(self, value: datetime) -> str:
@@ -221,9 +234,9 @@ class AudienceHealthFacts(_Detail):
     uploaded_records: int | None = Field(default=None, ge=0)  # the list's num_uploaded_user_records
     removed_records: int | None = Field(default=None, ge=0)  # the list's num_removed_user_records
     missing: list[Literal["customer_list", "audience"]] = Field(default_factory=list)
-    first_seen_at: datetime  # the first check that saw the audience mapped (the time its first add is counted from)
+    first_seen_at: UtcDatetime  # the first check that saw the audience mapped (the time its first add is counted from)
     previous_size: int | None = Field(default=None, ge=0)
-    previous_checked_at: datetime | None = None
+    previous_checked_at: UtcDatetime | None = None
     reason: str | None = None  # why it was unreadable (a FailureReason)
 
     @field_serializer("first_seen_at", "previous_checked_at")
@@ -235,7 +248,7 @@ class AudienceHealth(_Detail):
     """``Audience Health``: one check of every audience that has a customer list, at ``checked_at``."""
 
     destination: Destination
-    checked_at: datetime
+    checked_at: UtcDatetime
     min_size: int = Field(default=PINTEREST_MIN_AUDIENCE_SIZE, ge=0)
     audiences: list[AudienceHealthFacts] = Field(default_factory=list)
 
