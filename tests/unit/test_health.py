@@ -133,6 +133,18 @@ def test_observation_drops_the_pinterest_ids() -> None:
     assert "5497558" not in repr(observed)
 
 
+@pytest.mark.parametrize("count", [float("inf"), float("nan"), -float("inf"), 1e308, 10**41, 2**53, -1, "5", True])
+def test_a_count_that_cannot_be_one_is_left_out_not_a_crash(count: Any) -> None:
+    """Counts outside 0..2**53-1 are no audience size: Infinity and NaN (which JSON decoding accepts) raised out of
+    int() and ended the whole check; a 41-digit size would be refused by DynamoDB (38 digits) at the put."""
+    observed = observation_of(
+        "a", {"num_uploaded_user_records": count, "num_removed_user_records": count}, {"size": count, "status": "READY"}
+    )
+
+    assert (observed.size, observed.uploaded_records, observed.removed_records) == (None, None, None)
+    assert observation_of("a", None, {"size": 2**53 - 1}).size == 2**53 - 1
+
+
 # -- what the alert function decides ---------------------------------------------------------------------------------
 
 

@@ -150,8 +150,13 @@ def observation_of(
     )
 
 
+# No audience or list holds more; a larger number (or Infinity, NaN: JSON decoding accepts them) is no count, and
+# would neither convert to int nor fit a float metric or a DynamoDB number (38 digits) exactly.
+MAX_COUNT = 2**53 - 1
+
+
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_COUNT:
         return None
     return int(value)
 
