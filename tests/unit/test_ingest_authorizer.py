@@ -220,3 +220,29 @@ def test_a_malformed_secret_still_denies_everything_without_the_value(
     output = capsys.readouterr().out + caplog.text
     assert "the ingest token secret is malformed; denying every request" in output
     assert TOKEN not in output and "not json" not in output
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        TOKEN + "!",  # a password generator's punctuation: API Gateway's IdentityValidationExpression 401s it first
+        "a" * 20 + " " + "a" * 20,
+        "=" + TOKEN,  # padding only at the end
+        "\ud800" + TOKEN,  # a lone surrogate (JSON may escape one): cannot even be encoded to compare
+        "é" * 40,
+    ],
+)
+def test_a_secret_token_no_authorization_header_can_carry_is_malformed(
+    token: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/ingest.md has a person put their own token: one outside RFC 6750's b64token characters (BEARER_PATTERN)
+    can never be presented, so it is reported as the malformed field it is and everything is denied, never a crash."""
+    runtime, _ = runtime_with(json.dumps({"token": token}))
+
+    assert statement(runtime.handle(event(f"Bearer {TOKEN}")))["Effect"] == "Deny"
+
+    output = capsys.readouterr().out + caplog.text
+    [line] = [json.loads(x) for x in output.splitlines() if x.startswith("{") and '"ERROR"' in x]
+    assert line["message"] == "the ingest token secret is malformed; denying every request"
+    assert line["problem_fields"] == ["token"]
+    assert TOKEN not in output
