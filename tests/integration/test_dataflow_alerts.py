@@ -380,6 +380,44 @@ def test_a_failing_webhook_is_counted_and_does_not_block_sns(
     assert WEBHOOK_URL not in output and "hooks.example.com" not in output
 
 
+@pytest.mark.parametrize(
+    ("status", "location"),
+    [
+        (302, "https://elsewhere.example.com/landing"),  # requests would follow with a GET: the payload never arrives
+        (307, "http://hooks.example.com/plain"),  # requests would POST the payload again, over plain HTTP
+    ],
+)
+def test_a_redirecting_webhook_is_a_failed_post_not_followed(
+    status: int, location: str, webhook_secret: str, stack: AlertStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, WEBHOOK_URL, status=status, headers={"Location": location})
+        mock.add(responses.GET, location, body="ok", status=200)
+        mock.add(responses.POST, location, body="ok", status=200)
+
+        summary = stack.invoke(sample("dataflow-run-failed.json"))
+
+        assert [call.request.url for call in mock.calls] == [WEBHOOK_URL]
+    output = capsys.readouterr().out
+    assert summary["published"] == 1 and len(stack.published()) == 1
+    assert f"http_{status}" in output and "AlertWebhookFailures" in output
+
+
+def test_a_binary_webhook_secret_that_is_not_text_is_counted_not_a_crash(
+    stack: AlertStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = stack.client("secretsmanager").create_secret(Name="pinsync/alert-webhook", SecretBinary=b"\xff\xfe\x00")[
+        "ARN"
+    ]
+    stack.configure(alert_webhook_secret_id=arn)
+
+    summary = stack.invoke(sample("dataflow-run-failed.json"))
+
+    output = capsys.readouterr().out
+    assert summary["published"] == 1 and len(stack.published()) == 1
+    assert "secret_not_a_url" in output and "AlertWebhookFailures" in output
+
+
 def test_without_a_webhook_secret_nothing_is_posted(stack: AlertStack) -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         stack.invoke(sample("alarm-queue-delay.json"))

@@ -43,7 +43,9 @@ class WebhookNotifier:
         if url is None:
             return False
         try:
-            response = self._session.post(url, json=alert.webhook_payload, timeout=self._timeout)
+            # Not followed: a 301-303 would turn into a GET without the payload, a 307/308 could repost it elsewhere,
+            # over plain HTTP too. A redirect is a failed post (status >= 300), as for any other answer.
+            response = self._session.post(url, json=alert.webhook_payload, timeout=self._timeout, allow_redirects=False)
         except requests.RequestException as error:
             return self._failed(type(error).__name__)
         if response.status_code >= 300:
@@ -68,7 +70,9 @@ class WebhookNotifier:
 
 
 def _url_from(value: Any) -> str | None:
-    text = value.decode() if isinstance(value, bytes) else str(value or "")
+    # A binary secret that is not UTF-8 is no URL: a UnicodeDecodeError here would fail the invocation after the SNS
+    # message went out, and its retry would send that message again.
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
     text = text.strip()
     if text.startswith("{"):
         try:
