@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -338,3 +339,25 @@ def test_the_check_reads_assesses_writes_measures_and_reports() -> None:
 
     assert health.records["big"].state is AudienceHealthState.UNREADABLE
     assert health.records["big"].size == 250  # remembered, not forgotten
+
+
+def test_a_report_of_long_non_ascii_audience_ids_is_split_to_fit_eventbridge() -> None:
+    """Audience ids may have 256 printable characters of any script; the publisher's JSON escapes each non-ASCII one
+    as six bytes (an emoji as twelve), so 200 of them made one detail of about 700 KB, which EventBridge refuses (256 KB
+    per entry): the whole report, and every alert it carried, was lost with a log line."""
+    ids = [f"{n:03d}" + "\U0001f600" * 253 for n in range(200)]
+    mappings = FakeMappings(*(AudienceMapping(a, MappingState.READY, f"90{n:08d}", None) for n, a in enumerate(ids)))
+    pinterest = FakePinterest()
+    pinterest.lists = {f"90{n:08d}": {"status": "READY", "num_uploaded_user_records": 300} for n in range(200)}
+    published = Published()
+    check = AudienceHealthCheck(
+        mappings, FakeHealth(), pinterest, published, RecordingMetrics(), Destination(name="pinsync"),
+        Deadline.after(60), lambda: NOW,
+    )  # fmt: skip
+
+    check.run()
+
+    assert len(published.events) > 1
+    assert all(len(json.dumps(detail, default=str).encode()) <= 256 * 1024 - 1024 for _, detail in published.events)
+    reported = [a["audience_id"] for _, detail in published.events for a in detail["audiences"]]
+    assert reported == sorted(ids)

@@ -8,6 +8,7 @@ Pinterest id or an identifier.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pinsync.core.ports import EventPublisher
 from pinsync.events import (
     PINTEREST_MIN_AUDIENCE_SIZE,
     AudienceHealth,
+    AudienceHealthFacts,
     AudienceHealthState,
     Destination,
     DetailType,
@@ -31,8 +33,11 @@ from pinsync.health.model import HealthRecord, Missing, Observation, assess, obs
 from pinsync.health.ports import HealthStore, MappedAudiences, PinterestReads
 from pinsync.sync.planning import AudienceMapping
 
-# EventBridge takes at most 256 KB per event: a report of more audiences is published in parts of this many.
+# EventBridge takes at most 256 KB per event: a report is published in parts of at most this many audiences, and of
+# at most DETAIL_BUDGET_BYTES of detail as the publisher encodes it (JSON, non-ASCII escaped: an audience id of 256
+# characters can take 3 KB), leaving room for the rest of the entry.
 AUDIENCES_PER_EVENT = 200
+DETAIL_BUDGET_BYTES = 240 * 1024
 # Reading one audience takes two calls, each retried within the deadline: stop starting new reads below this.
 SECONDS_PER_AUDIENCE = 5.0
 
@@ -110,11 +115,22 @@ class AudienceHealthCheck:
         self.metrics.add_audience_metric(MetricName.AUDIENCE_MISSING, MetricUnit.Count, missing, audience_id)
 
     def _publish(self, records: list[HealthRecord], now: datetime) -> None:
-        for start in range(0, max(len(records), 1), AUDIENCES_PER_EVENT):
+        for part in _parts([record.facts() for record in records]):
             report = AudienceHealth(
-                destination=self.destination,
-                checked_at=now,
-                min_size=self.min_size,
-                audiences=[record.facts() for record in records[start : start + AUDIENCES_PER_EVENT]],
+                destination=self.destination, checked_at=now, min_size=self.min_size, audiences=part
             )
             self.publisher.publish(DetailType.AUDIENCE_HEALTH, detail_of(report))
+
+
+def _parts(facts: list[AudienceHealthFacts]) -> list[list[AudienceHealthFacts]]:
+    """The audiences in report order, cut into parts that fit one event each (one empty part for no audience)."""
+    parts: list[list[AudienceHealthFacts]] = [[]]
+    size = 0
+    for item in facts:
+        encoded = len(json.dumps(item.model_dump(mode="json"), default=str)) + 2  # the separator ", "
+        if parts[-1] and (len(parts[-1]) >= AUDIENCES_PER_EVENT or size + encoded > DETAIL_BUDGET_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += encoded
+    return parts
