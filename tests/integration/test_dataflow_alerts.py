@@ -294,6 +294,27 @@ def test_a_failed_publish_reopens_the_window_so_the_retry_sends(stack: AlertStac
     assert len(stack.published()) == 1
 
 
+def test_a_failed_recovery_publish_keeps_the_alert_open_so_the_retry_sends_recovered(stack: AlertStack) -> None:
+    """The recovery deletes the open alert before publishing: when SNS fails, the retried event found nothing open and
+    the recovered message was never sent (the person is left with an alert that never closes)."""
+    stack.invoke(sample("alarm-dead-letter-queue.json"))
+    stack.configure(alert_topic_arn=stack.topic_arn.replace("pinsync-alerts", "deleted-topic"))
+    recovery = sample("alarm-dead-letter-queue-ok.json")
+
+    with pytest.raises(Exception, match=r"NotFound|does not exist"):
+        stack.invoke(recovery)
+
+    assert len(stack.open_alerts()) == 1
+    stack.configure()
+    retried = stack.invoke(recovery)
+
+    assert retried["alert_types"] == ["recovered"]
+    assert [attributes(n)["alert_type"] for n in stack.published()] == ["dead_letter_queue", "recovered"]
+    assert stack.open_alerts() == []
+    again = stack.invoke(sample("alarm-dead-letter-queue.json"))  # closed: the next alarm is sent at once
+    assert again["published"] == 1
+
+
 # -- events the function does not understand ----------------------------------------------------------------------
 
 MARKER = "pina_SECRET-MARKER-9f3c"

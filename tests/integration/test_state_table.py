@@ -12,8 +12,10 @@ from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 from local_stack.stack import TABLE, create_state_table
 from moto import mock_aws
+from pinsync.adapters.dynamo_alerts import DynamoAlertState
 from pinsync.adapters.dynamo_ledger import DynamoLedger, ledger_key
 from pinsync.adapters.dynamo_mappings import DynamoMappingStore
+from pinsync.alerts.model import OpenAlert
 from pinsync.sync.identities import sha256_hex
 from pinsync.sync.ledger import Entry, LedgerItem
 from pinsync.sync.ports import WriterHeld
@@ -130,3 +132,21 @@ def test_ledger_items_of_the_earlier_layout_read_as_the_record_own_entry(dynamod
     )
     [item] = DynamoLedger(dynamodb, TABLE).read("seg", [record]).values()
     assert item.entries == {record: Entry(True, datetime(2026, 11, 1, 10, 0, tzinfo=UTC))}
+
+
+def test_a_restored_alert_reads_back_as_cleared_and_never_overwrites_one_opened_again(dynamodb):
+    state = DynamoAlertState(dynamodb, TABLE)
+    now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    first = OpenAlert("alarm:q", "dead_letter_queue", "critical", "first", now, now + timedelta(hours=1))
+    assert state.try_open(first, now)
+
+    cleared = state.clear("alarm:q")
+    assert cleared == first
+    state.restore(first)
+    assert state.get("alarm:q") == first  # what clear() returned, put back as it was
+
+    state.clear("alarm:q")
+    second = OpenAlert("alarm:q", "dead_letter_queue", "critical", "second", now, now + timedelta(hours=2))
+    assert state.try_open(second, now + timedelta(minutes=5))
+    state.restore(first)  # opened again meanwhile: the newer alert stands
+    assert state.get("alarm:q") == second

@@ -88,6 +88,31 @@ class DynamoAlertState:
         item = old.get("Attributes")
         return _open_alert(key, item) if item else None
 
+    def restore(self, alert: OpenAlert) -> None:
+        """Put back what :meth:`clear` deleted, unless the key was opened again since. An UpdateItem that creates the
+        item, so the function's role needs no PutItem."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=alert_key(alert.key),
+                UpdateExpression=(
+                    "SET alert_type = :type, severity = :severity, title = :title, opened_at = :opened, "
+                    "suppress_until = :until, expires_at = :expires"
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={
+                    ":type": {"S": alert.alert_type},
+                    ":severity": {"S": alert.severity},
+                    ":title": {"S": alert.title},
+                    ":opened": {"S": _iso(alert.opened_at)},
+                    ":until": {"N": str(int(alert.suppress_until.timestamp()))},
+                    ":expires": {"N": str(int(alert.expires_at.timestamp()))},
+                },
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
+
 
 def _open_alert(key: str, item: dict[str, Any]) -> OpenAlert:
     def text(name: str) -> str:

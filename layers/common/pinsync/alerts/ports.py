@@ -25,6 +25,11 @@ class AlertState(Protocol):
         """Close the open alert (it recovered); return what was open, or None if nothing was."""
         ...
 
+    def restore(self, alert: OpenAlert) -> None:
+        """Undo :meth:`clear` when the recovery could not be published, so that a retried event sends it; a no-op
+        when the key was opened again meanwhile."""
+        ...
+
 
 class Notifier(Protocol):
     def publish(self, alert: RenderedAlert) -> str:

@@ -3,7 +3,7 @@
 An event the function does not understand is logged with a reason and the failing field names only (never the
 payload) and counted as ``AlertEventsUnrecognized``; it never raises. Failures to reach SNS or the state table do
 raise, so Lambda's asynchronous retries (then the on-failure queue) get another go, and an alert whose publish
-failed has its suppression window reopened first so the retry sends it.
+failed has its suppression window reopened first so the retry sends it (a recovery, its open alert put back).
 """
 
 from __future__ import annotations
@@ -55,7 +55,11 @@ class AlertService:
                     summary["ignored"] += 1
                     logger.info("Recovered but no alert was open", extra={"alert_key": decision.key})
                     continue
-                self._send(recovered_alert(decision, opened, self.context))
+                try:
+                    self._send(recovered_alert(decision, opened, self.context))
+                except Exception:
+                    self.state.restore(opened)  # so that the retried event finds it open and sends the recovery
+                    raise
                 sent.append("recovered")
                 if self._auto_redrive(decision, opened, now, time_left):
                     sent.append(AlertType.DEAD_LETTERS_REDRIVEN.value)
