@@ -334,3 +334,22 @@ def test_standard_input_is_decoded_like_a_file(stack, run_cli, monkeypatch, data
 
     assert result.code == code, result.err
     assert message in result.err and "caf" not in result.err
+
+
+# -- hostile input ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_a_qualification_time_out_of_range_in_utc_is_refused_not_a_crash(run_cli, tmp_path: Path, moment):
+    # valid ISO 8601 with a timezone, but not a date once converted to UTC
+    path = write_csv(tmp_path / "m.csv", [{"email": "a@example.com", "audience_id": "s"}], ["email", "audience_id"])
+    flag = run_cli("send", str(path), "--dry-run", "--qualified-at", moment)
+    assert flag.code == 2
+    assert "pinsync send: --qualified-at" in flag.err and "Traceback" not in flag.err
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"email,audience_id,qualified_at\nok@example.com,s,{QUALIFIED_AT}\nx@example.com,s,{moment}\n")
+    row = run_cli("send", str(rows), "--dry-run")
+    assert row.code == 1
+    assert "line 3: invalid qualified_at (ISO 8601 with a timezone)" in row.err
+    assert "x@example.com" not in row.out + row.err

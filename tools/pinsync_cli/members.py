@@ -252,7 +252,10 @@ def _qualified_at(value: Any) -> str:
         raise RowRejected("invalid qualified_at (ISO 8601 with a timezone)") from None
     if moment.tzinfo is None:
         raise RowRejected("invalid qualified_at (ISO 8601 with a timezone)")
-    return iso_z(moment)
+    try:
+        return iso_z(moment)
+    except OverflowError:  # year 1 east of UTC, or year 9999 west of it: no such time in UTC
+        raise RowRejected("invalid qualified_at (ISO 8601 with a timezone)") from None
 
 
 # -- packing --------------------------------------------------------------------------------------------------------

@@ -170,7 +170,10 @@ def _options(args: argparse.Namespace) -> RowOptions:
             raise CliError("--qualified-at is not ISO 8601", EXIT_USAGE) from None
         if moment.tzinfo is None:
             raise CliError("--qualified-at needs a timezone (e.g. a trailing Z)", EXIT_USAGE)
-        qualified_at = iso_z(moment)
+        try:
+            qualified_at = iso_z(moment)
+        except OverflowError:
+            raise CliError("--qualified-at is out of range once in UTC", EXIT_USAGE) from None
     return RowOptions(
         audience=(args.audience or "").strip() or None,
         action=args.action,
