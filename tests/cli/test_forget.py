@@ -148,3 +148,12 @@ def test_file_lines_survive_crlf_quotes_case_and_hostile_values():
         "line 6: gaid invalid_identity",
         "line 8: unknown kind (email, email_sha256, gaid or idfa)",
     ]
+
+
+def test_a_file_that_is_not_utf8_is_a_usage_error(run_cli, tmp_path: Path):
+    path = tmp_path / "erase.txt"
+    path.write_bytes(b"jane@example.com\ncaf\xe9@example.com\n")
+    result = run_cli("forget", "--file", str(path), "--dry-run")
+    assert result.code == 2
+    assert result.err == f"pinsync forget: {path} is not UTF-8 text\n"
+    assert result.out == ""

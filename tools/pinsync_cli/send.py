@@ -212,29 +212,41 @@ def _format(fmt: str, path: str) -> str:
 
 @contextmanager
 def _open_input(path: str) -> Iterator[IO[str]]:
-    """A seekable text stream (standard input is spooled, since the file is read twice)."""
+    """A seekable text stream (standard input, a pipe or a FIFO is spooled, since the file is read twice)."""
     if path == "-":
-        spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        # Decoded as a file is: UTF-8 with an optional byte-order mark, and a clear error for anything else.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
         try:
-            # Decoded as a file is: UTF-8 with an optional byte-order mark, and a clear error for anything else.
-            stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
-            try:
-                shutil.copyfileobj(stdin, spool)
-            except UnicodeDecodeError:
-                raise CliError("standard input is not UTF-8 text", EXIT_USAGE) from None
-            finally:
-                stdin.detach()  # leave sys.stdin usable
-            spool.seek(0)
-            yield spool
+            with _spooled(stdin, "standard input") as spool:
+                yield spool
         finally:
-            spool.close()
+            stdin.detach()  # leave sys.stdin usable
         return
     try:
         stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from None
     with stream:
-        yield stream
+        if not stream.seekable():  # `pinsync send <(export) --format csv`: a pipe cannot seek back for a second pass
+            with _spooled(stream, path) as spool:
+                yield spool
+            return
+        try:
+            yield stream
+        except UnicodeDecodeError:  # decoded as it is read, by whichever command reads it
+            raise CliError(f"{path} is not UTF-8 text", EXIT_USAGE) from None
+
+
+@contextmanager
+def _spooled(source: IO[str], name: str) -> Iterator[IO[str]]:
+    spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    with spool:
+        try:
+            shutil.copyfileobj(source, spool)
+        except UnicodeDecodeError:
+            raise CliError(f"{name} is not UTF-8 text", EXIT_USAGE) from None
+        spool.seek(0)
+        yield spool
 
 
 def _check(source: IO[str], fmt: str, options: RowOptions, report: SendReport, err: TextIO, packer: Packer) -> None:
