@@ -106,3 +106,38 @@ def test_rows_that_remove_or_exit_are_not_members_of_the_snapshot(stack, run_cli
     assert "to remove        1 (10.0% of the audience)" in result.out
     process(stack)
     assert sha256_hex("p9@example.com") not in members(stack) and len(members(stack)) == 9
+
+
+# -- hostile input: usage errors, each one line with exit 2, before the state table is read ------------------------
+
+
+def test_an_unreadable_snapshot_or_header_is_a_usage_error(run_cli, tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"email\ncaf\xe9@example.com\n")
+    no_identity = tmp_path / "no-identity.csv"
+    no_identity.write_text("audience_id,action\nvip,add\n")
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("email,EMAIL\na@example.com,b@example.com\n")
+
+    for path, message in [
+        (latin, "is not UTF-8 text"),
+        (no_identity, "the header has no identity column"),
+        (repeated, "the header repeats column(s) email"),
+    ]:
+        result = run_cli("reconcile", "vip", "--from", str(path))
+        assert result.code == 2, (path.name, result.err)
+        assert result.err.startswith("pinsync reconcile: ") and result.err.count("\n") == 1  # one line
+        assert message in result.err and "caf" not in result.err
+
+
+def test_an_audience_id_the_sync_function_would_refuse_is_a_usage_error(run_cli, tmp_path):
+    snapshot = write_csv(tmp_path / "s.csv", ["a@example.com"])
+    for audience, problem in [
+        ("vip\u202e", "has control, invisible or bidirectional-override characters"),
+        ("v" * 10_000, "is longer than"),
+        (" vip ", "has surrounding whitespace"),
+    ]:
+        result = run_cli("reconcile", audience, "--from", snapshot, "--dry-run")
+        assert result.code == 2
+        assert f"pinsync reconcile: the audience id {problem}" in result.err
+        assert result.out == ""

@@ -27,9 +27,9 @@ from pinsync.adapters.dynamo_ledger import DynamoLedger
 from pinsync.sync.identities import DEFAULT_NAMESPACES, HashedIdentity, parse_namespace_map
 from pinsync.sync.identities import resolve as resolve_identity
 from pinsync.sync.ledger import mirror
-from pinsync.sync.membership import STATUS_OPERATIONS, Operation
+from pinsync.sync.membership import STATUS_OPERATIONS, Operation, audience_id_problem
 
-from pinsync_cli.members import FORMATS, Packer, Rejection, RowOptions, encode_profile, iso_z, read_items
+from pinsync_cli.members import FORMATS, InputError, Packer, Rejection, RowOptions, encode_profile, iso_z, read_items
 from pinsync_cli.send import Batch, BatchSender, _format, _open_input, _queue_budget
 from pinsync_cli.stack import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, add_target_arguments, aws_error, resolve
 
@@ -108,8 +108,14 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     err = err or sys.stderr
     if not 0 <= args.max_remove_share <= 1:
         raise CliError("--max-remove-share must be between 0 and 1", EXIT_USAGE)
+    problem = audience_id_problem(args.audience)  # the sync function's own rule, as for `audiences activate`
+    if problem is not None:
+        raise CliError(f"the audience id {problem}", EXIT_USAGE)
     with _open_input(args.file) as source:
-        snapshot = read_snapshot(source, _format(args.format, args.file), args.audience)
+        try:
+            snapshot = read_snapshot(source, _format(args.format, args.file), args.audience)
+        except InputError as error:
+            raise CliError(str(error), EXIT_USAGE) from None
     if snapshot.rejections:
         for rejection in snapshot.rejections[:20]:
             print(rejection, file=err)
