@@ -381,3 +381,34 @@ def test_a_qualification_time_out_of_range_in_utc_is_refused_not_a_crash(run_cli
     assert row.code == 1
     assert "line 3: invalid qualified_at (ISO 8601 with a timezone)" in row.err
     assert "x@example.com" not in row.out + row.err
+
+
+def test_a_queue_with_a_smaller_message_size_is_checked_against_before_anything_is_sent(stack, run_cli, tmp_path):
+    sqs = stack.client("sqs")
+    small = sqs.create_queue(QueueName="small", Attributes={"MaximumMessageSize": "8192"})["QueueUrl"]
+    # The second row fits the default 256 KiB budget but not this queue's 8 KiB minus the margin
+    rows = [{"email": "a@example.com", "audience_id": "s"}, {"email": "x" * 7_000 + "@example.com", "audience_id": "s"}]
+    path = write_csv(tmp_path / "m.csv", rows, ["email", "audience_id"])
+
+    result = run_cli("send", str(path), "--queue-url", small)
+
+    assert result.code == 1
+    assert "line 3: profile larger than the message size limit" in result.err
+    assert "nothing was sent" in result.err
+    assert depth(stack, small) == 0
+    assert "xxxx" not in result.out + result.err
+
+    skipped = run_cli("send", str(path), "--queue-url", small, "--skip-invalid")
+    assert skipped.code == 1
+    assert [p["identityMap"] for p in profiles_of(drain(stack, small))] == [{"Email": [{"id": "a@example.com"}]}]
+
+
+def test_a_queue_too_small_for_any_message_is_a_configuration_error(stack, run_cli, tmp_path):
+    tiny = stack.client("sqs").create_queue(QueueName="tiny", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    path = write_csv(tmp_path / "m.csv", [{"email": "a@example.com", "audience_id": "s"}], ["email", "audience_id"])
+
+    result = run_cli("send", str(path), "--queue-url", tiny)
+
+    assert result.code == 2
+    assert result.err == "pinsync send: the queue's MaximumMessageSize (1024) is below 4096 bytes\n"
+    assert depth(stack, tiny) == 0

@@ -56,6 +56,7 @@ from pinsync_cli.stack import (
 )
 
 SQS_HARD_LIMIT = 1_048_576  # the largest message SQS accepts on any queue
+MIN_MESSAGE_BYTES = 4_096  # the smallest message limit worth packing for (a queue's own may be set down to 1024)
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # the classic SendMessageBatch total, accepted everywhere
 SHOWN_REJECTIONS = 20
@@ -132,22 +133,25 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     with _open_input(args.file) as source:
         report = SendReport()
         _check(source, fmt, options, report, err, Packer(budget))
-        if report.rejections:
-            _print_rejections(report, err)
-            if not args.skip_invalid:
-                print(
-                    f"pinsync send: {len(report.rejections)} row(s) rejected; nothing was sent "
-                    "(fix them, or --skip-invalid to send the valid rows)",
-                    file=err,
-                )
-                _summary(report, out, dry_run=False)
-                return EXIT_PARTIAL
+        if _refused(report, report.rejections, args.skip_invalid, out, err):
+            return EXIT_PARTIAL
         sender: BatchSender | None = None
         if not args.dry_run and report.rows_valid:
             deployment = resolve(args)
             queue_url = deployment.require("queue_url")
             sqs = deployment.client("sqs")
-            budget = min(budget, _queue_budget(sqs, queue_url))
+            queue_budget = _queue_budget(sqs, queue_url)
+            if queue_budget < budget:
+                # The queue takes smaller messages than the file was checked for: check again, so that a profile
+                # too large for it is found before anything is sent, as any other rejected row is.
+                budget = queue_budget
+                checked = set(report.rejections)
+                source.seek(0)
+                report = SendReport()
+                _check(source, fmt, options, report, io.StringIO(), Packer(budget))  # its warnings were printed
+                found = [rejection for rejection in report.rejections if rejection not in checked]
+                if _refused(report, found, args.skip_invalid, out, err):
+                    return EXIT_PARTIAL
             sender = BatchSender(sqs, queue_url)
         source.seek(0)
         try:
@@ -159,6 +163,22 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     _summary(report, out, dry_run=sender is None)
     failed = report.rejections or report.messages_failed
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _refused(report: SendReport, shown: list[Rejection], skip_invalid: bool, out: TextIO, err: TextIO) -> bool:
+    """Print the rejections `shown` (not yet printed); True (after the summary) if nothing may be sent."""
+    if not shown:
+        return False
+    _print_rejections(shown, err)
+    if skip_invalid:
+        return False
+    print(
+        f"pinsync send: {len(report.rejections)} row(s) rejected; nothing was sent "
+        "(fix them, or --skip-invalid to send the valid rows)",
+        file=err,
+    )
+    _summary(report, out, dry_run=False)
+    return True
 
 
 def _options(args: argparse.Namespace) -> RowOptions:
@@ -183,8 +203,8 @@ def _options(args: argparse.Namespace) -> RowOptions:
 
 
 def _budget(max_message_bytes: int) -> int:
-    if not 4_096 <= max_message_bytes <= SQS_HARD_LIMIT:
-        raise CliError(f"--max-message-bytes must be between 4096 and {SQS_HARD_LIMIT}", EXIT_USAGE)
+    if not MIN_MESSAGE_BYTES <= max_message_bytes <= SQS_HARD_LIMIT:
+        raise CliError(f"--max-message-bytes must be between {MIN_MESSAGE_BYTES} and {SQS_HARD_LIMIT}", EXIT_USAGE)
     return max_message_bytes - SAFETY_MARGIN_BYTES
 
 
@@ -196,7 +216,10 @@ def _queue_budget(sqs: Any, queue_url: str) -> int:
         raise CliError(f"cannot reach the queue ({aws_code(error)})", EXIT_AWS) from None
     except BotoCoreError as error:
         raise aws_error("cannot reach the queue", error) from None
-    return int(attributes.get("MaximumMessageSize", MAX_MESSAGE_BYTES)) - SAFETY_MARGIN_BYTES
+    largest = int(attributes.get("MaximumMessageSize", MAX_MESSAGE_BYTES))
+    if largest < MIN_MESSAGE_BYTES:
+        raise CliError(f"the queue's MaximumMessageSize ({largest}) is below {MIN_MESSAGE_BYTES} bytes", EXIT_USAGE)
+    return largest - SAFETY_MARGIN_BYTES
 
 
 def _format(fmt: str, path: str) -> str:
@@ -424,10 +447,10 @@ class BatchSender:
         self._sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
 
 
-def _print_rejections(report: SendReport, err: TextIO) -> None:
-    for rejection in report.rejections[:SHOWN_REJECTIONS]:
+def _print_rejections(rejections: list[Rejection], err: TextIO) -> None:
+    for rejection in rejections[:SHOWN_REJECTIONS]:
         print(rejection, file=err)
-    more = len(report.rejections) - SHOWN_REJECTIONS
+    more = len(rejections) - SHOWN_REJECTIONS
     if more > 0:
         print(f"... and {more} more rejected row(s)", file=err)
 
