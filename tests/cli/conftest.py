@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from local_stack.poller import SqsPoller
 from local_stack.stack import LocalSettings, LocalStack, local_stack
 from pinsync.sync.contract import parse_body
@@ -86,3 +87,33 @@ def profiles_of(bodies: list[str]) -> list[dict[str, Any]]:
         document = json.loads(body)
         profiles.extend(document if isinstance(document, list) else [document])
     return profiles
+
+
+class FailingBatches:
+    """An SQS client whose SendMessageBatch calls after the first `good` fail with a non-retryable AWS error."""
+
+    def __init__(self, real: Any, good: int) -> None:
+        self._real = real
+        self._good = good
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        if self._good <= 0:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "SendMessageBatch")
+        self._good -= 1
+        return self._real.send_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def fail_batches_after(monkeypatch: pytest.MonkeyPatch, good: int) -> None:
+    """The CLI's SQS client fails every SendMessageBatch after the first `good` (an AWS error mid-way)."""
+    from pinsync_cli.stack import Deployment
+
+    client = Deployment.client
+
+    def failing(self: Deployment, service: str, **kwargs: Any) -> Any:
+        real = client(self, service, **kwargs)
+        return FailingBatches(real, good) if service == "sqs" else real
+
+    monkeypatch.setattr(Deployment, "client", failing)

@@ -11,7 +11,7 @@ from pinsync.sync.contract import parse_message
 from pinsync.sync.identities import sha256_hex
 
 from tests.builders import body, profile
-from tests.cli.conftest import depth, drain, process
+from tests.cli.conftest import depth, drain, fail_batches_after, process
 from tests.integration.conftest import received_json
 
 GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -157,3 +157,18 @@ def test_a_file_that_is_not_utf8_is_a_usage_error(run_cli, tmp_path: Path):
     assert result.code == 2
     assert result.err == f"pinsync forget: {path} is not UTF-8 text\n"
     assert result.out == ""
+
+
+def test_an_aws_error_mid_way_says_how_many_requests_were_sent(stack, run_cli, tmp_path: Path, monkeypatch):
+    # 1,001 identities: eleven privacy requests, two SendMessageBatch calls; the second fails
+    path = tmp_path / "erase.txt"
+    path.write_text("".join(f"38400000-8cf0-11bd-b23e-{i:012x}\n" for i in range(1, 1_002)))
+    fail_batches_after(monkeypatch, good=1)
+
+    result = run_cli("forget", "--file", str(path), "--request-id", "TICKET-7")
+
+    assert result.code == 4
+    assert depth(stack, stack.queue_url) == 10
+    assert "request id       TICKET-7" in result.out
+    assert "messages sent    10 (1 not sent: send them again)" in result.out
+    assert "pinsync forget: SendMessageBatch failed (AccessDenied); the summary shows what was sent" in result.err

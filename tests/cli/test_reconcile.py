@@ -8,7 +8,7 @@ from pathlib import Path
 from local_stack.stack import LocalStack
 from pinsync.sync.identities import sha256_hex
 
-from tests.cli.conftest import process
+from tests.cli.conftest import depth, fail_batches_after, process
 
 
 def write_csv(path: Path, emails: list[str]) -> str:
@@ -141,3 +141,17 @@ def test_an_audience_id_the_sync_function_would_refuse_is_a_usage_error(run_cli,
         assert result.code == 2
         assert f"pinsync reconcile: the audience id {problem}" in result.err
         assert result.out == ""
+
+
+def test_an_aws_error_mid_way_says_how_many_messages_were_sent(stack, run_cli, tmp_path, monkeypatch):
+    # 150 new members in small messages (a 4 KiB queue budget): more than one SendMessageBatch; the second fails
+    snapshot = write_csv(tmp_path / "s.csv", [f"n{i}@example.com" for i in range(150)])
+    monkeypatch.setattr("pinsync_cli.reconcile._queue_budget", lambda sqs, url: 4_096 - 2_048)
+    fail_batches_after(monkeypatch, good=1)
+
+    result = run_cli("reconcile", "vip", "--from", snapshot)
+
+    assert result.code == 4
+    assert depth(stack, stack.queue_url) == 10
+    assert "messages sent    10 (" in result.out and "not sent" in result.out
+    assert "pinsync reconcile: SendMessageBatch failed (AccessDenied); the summary shows what was sent" in result.err

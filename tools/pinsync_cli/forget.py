@@ -129,10 +129,15 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     ]
     sent = failed = 0
     sender = BatchSender(sqs, queue_url)
-    for entries in batched(bodies, MAX_BATCH_ENTRIES):  # 100 hashes are about 7 KB: ten fit any batch
-        failures = sender.send(list(entries))
-        failed += len(failures)
-        sent += len(entries) - len(failures)
+    try:
+        for entries in batched(bodies, MAX_BATCH_ENTRIES):  # 100 hashes are about 7 KB: ten fit any batch
+            failures = sender.send(list(entries))
+            failed += len(failures)
+            sent += len(entries) - len(failures)
+    except CliError:  # an AWS error ends the sending: say what went before it does
+        print(f"request id       {request_id}", file=out)
+        print(f"messages sent    {sent} ({len(bodies) - sent} not sent: send them again)", file=out)
+        raise
     print(f"request id       {request_id}", file=out)
     print(f"messages sent    {sent}" + (f" ({failed} failed: send them again)" if failed else ""), file=out)
     return EXIT_PARTIAL if failed else EXIT_OK

@@ -155,33 +155,43 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     keep = range(len(snapshot.profiles)) if plan.removes else {snapshot.profiles_by_record[r] for r in plan.adds}
     profiles = [_exit(args.audience, record, iso_z(exit_at)) for record in sorted(plan.removes)]
     profiles += [_only(snapshot.profiles[i], args.audience, add_at) for i in sorted(keep)]
-    sent, failed = _send(sqs, queue_url, profiles)
-    print(f"messages sent    {sent}" + (f" ({failed} failed)" if failed else ""), file=out)
-    return EXIT_PARTIAL if failed else EXIT_OK
+    tally = Tally()
+    try:
+        _send(sqs, queue_url, profiles, tally)
+    except CliError:  # an AWS error ends the sending: say what went before it does
+        print(f"messages sent    {tally.sent} ({tally.messages - tally.sent} not sent)", file=out)
+        raise
+    print(f"messages sent    {tally.sent}" + (f" ({tally.failed} failed)" if tally.failed else ""), file=out)
+    return EXIT_PARTIAL if tally.failed else EXIT_OK
 
 
-def _send(sqs: Any, queue_url: str, profiles: list[dict[str, Any]]) -> tuple[int, int]:
+@dataclass
+class Tally:
+    messages: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+def _send(sqs: Any, queue_url: str, profiles: list[dict[str, Any]], tally: Tally) -> None:
     packer = Packer(_queue_budget(sqs, queue_url))
     sender = BatchSender(sqs, queue_url)
     batch = Batch()
-    sent = failed = 0
 
     def ship() -> None:
-        nonlocal sent, failed
         bodies = [message.body for message in batch.take()]
         failures = sender.send(bodies)
-        failed += len(failures)
-        sent += len(bodies) - len(failures)
+        tally.failed += len(failures)
+        tally.sent += len(bodies) - len(failures)
 
     messages = [message for profile in profiles for message in packer.add([encode_profile(profile)])]
     messages += packer.flush()
+    tally.messages = len(messages)
     for message in messages:
         if not batch.accepts(message) or batch.full:
             ship()
         batch.add(message)
     if batch.messages:
         ship()
-    return sent, failed
 
 
 def _records(identity_map: Mapping[str, list[dict[str, str]]]) -> set[str]:
