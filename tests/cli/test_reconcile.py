@@ -155,3 +155,35 @@ def test_an_aws_error_mid_way_says_how_many_messages_were_sent(stack, run_cli, t
     assert depth(stack, stack.queue_url) == 10
     assert "messages sent    10 (" in result.out and "not sent" in result.out
     assert "pinsync reconcile: SendMessageBatch failed (AccessDenied); the summary shows what was sent" in result.err
+
+
+def test_a_snapshot_profile_too_large_for_a_message_is_refused_before_anything_is_sent(stack, run_cli, tmp_path):
+    # Given an audience of ten, and a snapshot that drops one of them and has a member with 50,000 emails (one profile
+    # of about 1.3 MB: no SQS message can carry it)
+    emails = [f"p{i}@example.com" for i in range(10)]
+    assert run_cli("send", write_csv(tmp_path / "a.csv", emails), "--audience", "vip").code == 0
+    process(stack)
+    rows: list[dict[str, object]] = [{"email": email} for email in emails[1:]]
+    rows.append({"email": [f"huge{i}@example.com" for i in range(50_000)]})
+    snapshot = write_jsonl(tmp_path / "s.jsonl", rows)
+
+    result = run_cli("reconcile", "vip", "--from", snapshot)
+
+    # Then nothing is sent (not the exit without the adds that must follow it), and the line is named
+    assert result.code == 1
+    assert "line 10: profile larger than the message size limit" in result.err
+    assert "a snapshot must be whole" in result.err
+    assert depth(stack, stack.queue_url) == 0
+    assert "huge" not in result.out + result.err
+
+
+def test_a_profile_too_large_for_the_queue_is_refused_before_anything_is_sent(stack, run_cli, tmp_path):
+    small = stack.client("sqs").create_queue(QueueName="small", Attributes={"MaximumMessageSize": "8192"})["QueueUrl"]
+    snapshot = write_csv(tmp_path / "s.csv", ["a@example.com", "x" * 7_000 + "@example.com"])
+
+    result = run_cli("reconcile", "vip", "--from", snapshot, "--queue-url", small)
+
+    assert result.code == 1
+    assert "line 3: profile larger than the message size limit" in result.err
+    assert depth(stack, small) == 0
+    assert "xxxx" not in result.out + result.err

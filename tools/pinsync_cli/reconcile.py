@@ -29,12 +29,23 @@ from pinsync.sync.identities import resolve as resolve_identity
 from pinsync.sync.ledger import mirror
 from pinsync.sync.membership import STATUS_OPERATIONS, Operation, audience_id_problem
 
-from pinsync_cli.members import FORMATS, InputError, Packer, Rejection, RowOptions, encode_profile, iso_z, read_items
-from pinsync_cli.send import Batch, BatchSender, _format, _open_input, _queue_budget
+from pinsync_cli.members import (
+    FORMATS,
+    SAFETY_MARGIN_BYTES,
+    InputError,
+    Packer,
+    Rejection,
+    RowOptions,
+    encode_profile,
+    iso_z,
+    read_items,
+)
+from pinsync_cli.send import SQS_HARD_LIMIT, TOO_LARGE, Batch, BatchSender, _format, _open_input, _queue_budget
 from pinsync_cli.stack import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, add_target_arguments, aws_error, resolve
 
 DEFAULT_MAX_REMOVE_SHARE = 0.2
 NAMESPACES = parse_namespace_map(DEFAULT_NAMESPACES)
+LARGEST_BODY = SQS_HARD_LIMIT - SAFETY_MARGIN_BYTES  # no queue takes a larger message
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -68,12 +79,14 @@ class Snapshot:
     profiles_by_record: dict[str, int] = field(default_factory=dict)
     profiles: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # per profile: its line in the file
+    sizes: list[int] = field(default_factory=list)  # per profile: its encoded size as sent (see `_only`)
 
 
 def read_snapshot(source: IO[str], fmt: str, audience: str) -> Snapshot:
     snapshot = Snapshot()
     options = RowOptions(audience=audience, action="add", qualified_at=RowOptions.now())
-    for _line, item in read_items(source, fmt, options):
+    for line, item in read_items(source, fmt, options):
         if isinstance(item, Rejection):
             snapshot.rejections.append(item)
             continue
@@ -85,8 +98,14 @@ def read_snapshot(source: IO[str], fmt: str, audience: str) -> Snapshot:
                 continue  # a row of another audience
             if STATUS_OPERATIONS.get(str(qualification.get("status", "")).lower()) is not Operation.ADD:
                 continue  # an exited profile (or a remove row) is not a member of the snapshot
+            size = len(encode_profile(_only(profile, audience, options.qualified_at)))  # the time: always 20 bytes
+            if size + 2 > LARGEST_BODY:
+                snapshot.rejections.append(Rejection(line, TOO_LARGE))
+                continue
             index = len(snapshot.profiles)
             snapshot.profiles.append(profile)
+            snapshot.lines.append(line)
+            snapshot.sizes.append(size)
             for record in _records(profile["identityMap"]):
                 snapshot.records.add(record)
                 snapshot.profiles_by_record.setdefault(record, index)
@@ -155,9 +174,16 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     keep = range(len(snapshot.profiles)) if plan.removes else {snapshot.profiles_by_record[r] for r in plan.adds}
     profiles = [_exit(args.audience, record, iso_z(exit_at)) for record in sorted(plan.removes)]
     profiles += [_only(snapshot.profiles[i], args.audience, add_at) for i in sorted(keep)]
+    budget = _queue_budget(sqs, queue_url)
+    too_large = sorted({snapshot.lines[i] for i in keep if snapshot.sizes[i] + 2 > budget})
+    if too_large:  # found before anything is sent: exits without the adds that follow them would lose members
+        for line in too_large[:20]:
+            print(Rejection(line, TOO_LARGE), file=err)
+        print(f"pinsync reconcile: {len(too_large)} row(s) rejected; a snapshot must be whole", file=err)
+        return EXIT_PARTIAL
     tally = Tally()
     try:
-        _send(sqs, queue_url, profiles, tally)
+        _send(sqs, queue_url, budget, profiles, tally)
     except CliError:  # an AWS error ends the sending: say what went before it does
         print(f"messages sent    {tally.sent} ({tally.messages - tally.sent} not sent)", file=out)
         raise
@@ -172,8 +198,8 @@ class Tally:
     failed: int = 0
 
 
-def _send(sqs: Any, queue_url: str, profiles: list[dict[str, Any]], tally: Tally) -> None:
-    packer = Packer(_queue_budget(sqs, queue_url))
+def _send(sqs: Any, queue_url: str, budget: int, profiles: list[dict[str, Any]], tally: Tally) -> None:
+    packer = Packer(budget)
     sender = BatchSender(sqs, queue_url)
     batch = Batch()
 
