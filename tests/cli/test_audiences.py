@@ -160,3 +160,32 @@ def test_the_latest_health_check_is_shown_per_audience(stack, run_cli, tmp_path:
     assert rows["big"]["health"]["state"] == "too_small" and rows["big"]["health"]["size"] == 4
     assert rows["gone"]["health"]["missing"] == ["customer_list"] and rows["gone"]["health"]["previous_size"] == 2
     assert gone_list not in json.dumps(rows["gone"]["health"])  # no Pinterest id in the health facts
+
+
+def test_deactivate_reads_the_audience_id_as_activate_does(stack, run_cli):
+    assert run_cli("audiences", "activate", " seg").code == 0  # activate trims: "seg" is activated
+    assert run_cli("audiences", "activate", "keep").code == 0
+
+    result = run_cli("audiences", "deactivate", " seg")
+
+    assert result.code == 0, result.err
+    assert "deactivated seg" in result.out
+    assert json.loads(run_cli("audiences", "--json", "--no-pinterest").out)["activations"] == ["keep"]
+    bidi = run_cli("audiences", "deactivate", "seg\u202e")
+    assert bidi.code == 2 and "the audience id has control" in bidi.err
+
+
+def test_a_list_name_pinterest_cannot_take_is_a_usage_error_and_nothing_is_recorded(stack, run_cli):
+    for name, problem in [
+        ("   ", "is empty"),
+        ("n" * 256, "is longer than 255 characters"),
+        ("Spring\nsale", "has control, invisible or bidirectional-override characters"),
+        ("Spring\u202esale", "has control, invisible or bidirectional-override characters"),
+    ]:
+        result = run_cli("audiences", "activate", "seg", "--name", name)
+        assert result.code == 2, name
+        assert result.err == f"pinsync audiences: --name {problem}\n"
+    assert json.loads(run_cli("audiences", "--json", "--no-pinterest").out)["activations"] is None
+
+    trimmed = run_cli("audiences", "activate", "seg", "--name", " Spring sale ")
+    assert trimmed.code == 0 and "activated seg as 'Spring sale'" in trimmed.out

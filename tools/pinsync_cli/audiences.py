@@ -32,7 +32,7 @@ from pinsync.core.deadline import Deadline
 from pinsync.core.errors import LinkRefusedError, PinterestError, PinterestPermanentError, TokenUnavailableError
 from pinsync.core.observability import NO_METRICS
 from pinsync.core.settings import PINTEREST_API_BASE_URL
-from pinsync.sync.membership import audience_id_problem
+from pinsync.sync.membership import MAX_LIST_NAME_LENGTH, audience_id_problem
 from pinsync.sync.planning import AudienceMapping
 
 from pinsync_cli import health
@@ -282,10 +282,11 @@ def run_activate(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
 
 
 def _run_activate(args: argparse.Namespace, out: TextIO) -> int:
-    audience_id = args.audience_id.strip()
-    problem = audience_id_problem(audience_id)  # the sync function's own rule
-    if problem is not None:
-        raise CliError(f"the audience id {problem}", EXIT_USAGE)
+    audience_id = _audience_id(args.audience_id)
+    name = None if args.name is None else args.name.strip()
+    problem = None if name is None else _name_problem(name)
+    if problem is not None:  # the sync function would name the list with it: Pinterest would refuse every creation
+        raise CliError(f"--name {problem}", EXIT_USAGE)
     deployment = resolve(args)
     store = _store(deployment)
     try:
@@ -301,20 +302,20 @@ def _run_activate(args: argparse.Namespace, out: TextIO) -> int:
                 EXIT_USAGE,
             )
         _verify_list(deployment, args.customer_list_id, out)
-    elif args.name and existing and existing.customer_list_id:
+    elif name and existing and existing.customer_list_id:
         print(
             f"note: audience {audience_id} already has customer list {existing.customer_list_id}; "
             "the name is recorded but that list keeps its name",
             file=out,
         )
     try:
-        store.activate(audience_id, name=args.name, customer_list_id=args.customer_list_id)
+        store.activate(audience_id, name=name, customer_list_id=args.customer_list_id)
     except LinkRefusedError as refused:
         raise CliError(f"{refused}; nothing was written: try again in a few minutes", EXIT_USAGE) from None
     except (ClientError, BotoCoreError) as error:
         raise aws_error("cannot write the activation", error) from None
     what = f" into customer list {args.customer_list_id}" if args.customer_list_id else ""
-    named = f" as '{args.name}'" if args.name else ""
+    named = f" as '{name}'" if name else ""
     print(f"activated {audience_id}{named}{what}", file=out)
     if before is None:
         print(
@@ -328,6 +329,7 @@ def _run_activate(args: argparse.Namespace, out: TextIO) -> int:
 
 def run_deactivate(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    audience_id = _audience_id(args.audience_id)  # read as `activate` reads it
     deployment = resolve(args)
     store = _store(deployment)
     try:
@@ -341,15 +343,15 @@ def run_deactivate(args: argparse.Namespace, *, out: TextIO | None = None) -> in
             "the ActivatedAudiences parameter",
             EXIT_USAGE,
         )
-    if args.audience_id not in activations:
-        print(f"{args.audience_id} is not activated; nothing to do", file=out)
+    if audience_id not in activations:
+        print(f"{audience_id} is not activated; nothing to do", file=out)
         return EXIT_OK
     try:
-        store.deactivate(args.audience_id)
+        store.deactivate(audience_id)
     except (ClientError, BotoCoreError) as error:
         raise aws_error("cannot write the deactivation", error) from None
-    print(f"deactivated {args.audience_id}: its updates are now excluded (not_activated); its list stays", file=out)
-    if activations == {args.audience_id}:
+    print(f"deactivated {audience_id}: its updates are now excluded (not_activated); its list stays", file=out)
+    if activations == {audience_id}:
         print("note: no audience is activated any more: nothing syncs", file=out)
     return EXIT_OK
 
@@ -374,6 +376,25 @@ def _verify_list(deployment: Deployment, customer_list_id: str, out: TextIO) -> 
 
 
 # -- plumbing -------------------------------------------------------------------------------------------------------
+
+
+def _audience_id(raw: str) -> str:
+    audience_id = raw.strip()
+    problem = audience_id_problem(audience_id)  # the sync function's own rule
+    if problem is not None:
+        raise CliError(f"the audience id {problem}", EXIT_USAGE)
+    return audience_id
+
+
+def _name_problem(name: str) -> str | None:
+    """Why a list name (already trimmed) cannot name a Pinterest list, said to follow "--name", or None."""
+    if not name:
+        return "is empty"
+    if len(name) > MAX_LIST_NAME_LENGTH:
+        return f"is longer than {MAX_LIST_NAME_LENGTH} characters"
+    if not name.isprintable():
+        return "has control, invisible or bidirectional-override characters"
+    return None
 
 
 def _store(deployment: Deployment) -> DynamoMappingStore:
