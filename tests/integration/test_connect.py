@@ -418,3 +418,25 @@ def test_a_new_token_redrives_the_dead_letters_that_can_now_succeed(secret, emul
     assert message["Body"] == update and "pinsync_redriven" in message["MessageAttributes"]
     left = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in left] == ["{not json"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--port", "70000", "--port must be between 0 and 65535"),
+        ("--port", "-1", "--port must be between 0 and 65535"),
+        ("--timeout", "inf", "--timeout must be a positive number of seconds"),
+        ("--timeout", "1e300", "--timeout must be a positive number of seconds"),
+        ("--timeout", "nan", "--timeout must be a positive number of seconds"),
+        ("--timeout", "-5", "--timeout must be a positive number of seconds"),
+    ],
+)
+def test_a_port_or_timeout_out_of_range_is_a_usage_error(secret, emulator, capsys, flag, value, message):
+    arn, seed = secret
+    opened: list[str] = []
+
+    code = connect.run(connect_args(emulator, arn, flag, value), open_browser=opened.append)
+
+    assert code == 2
+    assert capsys.readouterr().err == f"pinsync connect: {message}\n"
+    assert opened == [] and current(arn) == seed

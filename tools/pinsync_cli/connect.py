@@ -113,6 +113,7 @@ def run(
 ) -> int:
     out = out or sys.stdout
     try:
+        _check_flags(args)
         deployment = resolve(args)
         config = _config(args, deployment.get("ad_account_id"), deployment.get("api_base_url"))
         secret_id = deployment.require("secret_id")
@@ -168,6 +169,14 @@ def _redrive_dead_letters(deployment: Deployment, out: TextIO) -> None:
             + (f", {left} left (`pinsync redrive --dry-run` says why)" if left else ""),
             file=out,
         )
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """The callback server's port and the wait for the consent, checked before anything is asked or opened."""
+    if not 0 <= args.port <= 65_535:
+        raise CliError("--port must be between 0 and 65535", EXIT_USAGE)
+    if not 0 < args.timeout <= threading.TIMEOUT_MAX:  # NaN fails too; inf would end the wait in an OverflowError
+        raise CliError("--timeout must be a positive number of seconds", EXIT_USAGE)
 
 
 def _config(args: argparse.Namespace, ad_account_id: str | None, api_base_url: str | None) -> ConnectConfig:
