@@ -412,3 +412,23 @@ def test_a_queue_too_small_for_any_message_is_a_configuration_error(stack, run_c
     assert result.code == 2
     assert result.err == "pinsync send: the queue's MaximumMessageSize (1024) is below 4096 bytes\n"
     assert depth(stack, tiny) == 0
+
+
+def test_a_missing_header_row_does_not_echo_the_identifiers_read_as_column_names(run_cli, tmp_path: Path):
+    # A file without its header row: its first row is read as the header, and its values as column names
+    path = tmp_path / "no-header.csv"
+    path.write_text(f"email,{GAID},jane.doe@example.com,{sha256_hex('joe@example.com')},segment\n")
+
+    result = run_cli("send", str(path), "--audience", "vip", "--dry-run")
+
+    assert "warning: ignoring unknown column(s):" in result.err
+    assert "is the header row missing?" in result.err
+    for value in (GAID, "jane.doe", sha256_hex("joe@example.com")):
+        assert value not in result.out + result.err
+    assert "segment" in result.err  # a name that is not an identifier is still shown
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("email,audience_id,jane.doe@example.com,jane.doe@example.com\n")
+    refused = run_cli("send", str(repeated), "--dry-run")
+    assert refused.code == 2
+    assert "the header repeats column(s) (an identifier: is the header row missing?)" in refused.err
+    assert "jane.doe" not in refused.err

@@ -123,8 +123,16 @@ def check_columns(columns: list[str], options: RowOptions) -> list[str]:
         raise InputError("the header has no audience_id column: add one or give --audience")
     duplicates = sorted({column for column in columns if columns.count(column) > 1})
     if duplicates:
-        raise InputError(f"the header repeats column(s) {', '.join(duplicates)}")
+        raise InputError(f"the header repeats column(s) {', '.join(map(shown_column, duplicates))}")
     return [column for column in columns if column not in KNOWN_COLUMNS]
+
+
+def shown_column(column: str) -> str:
+    """A header cell as it may be printed. One that is itself an identifier is not shown: the file has no header
+    row, and its first member was read as one."""
+    if any(isinstance(normalise(kind, column), HashedIdentity) for kind in IdentityKind):
+        return "(an identifier: is the header row missing?)"
+    return column
 
 
 def _read_csv(stream: IO[str], options: RowOptions) -> Iterator[Item]:

@@ -295,7 +295,7 @@ def _check(source: IO[str], fmt: str, options: RowOptions, report: SendReport, e
 def _warn_unknown_columns(source: IO[str], options: RowOptions, err: TextIO) -> None:
     import csv
 
-    from pinsync_cli.members import check_columns
+    from pinsync_cli.members import check_columns, shown_column
 
     header = next(csv.reader(io.StringIO(source.readline())), [])
     source.seek(0)
@@ -303,7 +303,7 @@ def _warn_unknown_columns(source: IO[str], options: RowOptions, err: TextIO) -> 
         return
     unknown = check_columns([column.strip().lower().lstrip("\ufeff") for column in header], options)
     if unknown:
-        print(f"warning: ignoring unknown column(s): {', '.join(unknown)}", file=err)
+        print(f"warning: ignoring unknown column(s): {', '.join(map(shown_column, unknown))}", file=err)
 
 
 def _send(
