@@ -89,16 +89,21 @@ def profiles_of(bodies: list[str]) -> list[dict[str, Any]]:
     return profiles
 
 
-class FailingBatches:
-    """An SQS client whose SendMessageBatch calls after the first `good` fail with a non-retryable AWS error."""
+ACCESS_DENIED = ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "SendMessageBatch")
 
-    def __init__(self, real: Any, good: int) -> None:
+
+class FailingBatches:
+    """An SQS client whose SendMessageBatch calls after the first `good` raise `error` (by default a non-retryable
+    AWS error)."""
+
+    def __init__(self, real: Any, good: int, error: BaseException = ACCESS_DENIED) -> None:
         self._real = real
         self._good = good
+        self._error = error
 
     def send_message_batch(self, **kwargs: Any) -> Any:
         if self._good <= 0:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "SendMessageBatch")
+            raise self._error
         self._good -= 1
         return self._real.send_message_batch(**kwargs)
 
@@ -106,14 +111,14 @@ class FailingBatches:
         return getattr(self._real, name)
 
 
-def fail_batches_after(monkeypatch: pytest.MonkeyPatch, good: int) -> None:
-    """The CLI's SQS client fails every SendMessageBatch after the first `good` (an AWS error mid-way)."""
+def fail_batches_after(monkeypatch: pytest.MonkeyPatch, good: int, error: BaseException = ACCESS_DENIED) -> None:
+    """The CLI's SQS client fails every SendMessageBatch after the first `good` (an AWS error, or Ctrl-C, mid-way)."""
     from pinsync_cli.stack import Deployment
 
     client = Deployment.client
 
     def failing(self: Deployment, service: str, **kwargs: Any) -> Any:
         real = client(self, service, **kwargs)
-        return FailingBatches(real, good) if service == "sqs" else real
+        return FailingBatches(real, good, error) if service == "sqs" else real
 
     monkeypatch.setattr(Deployment, "client", failing)

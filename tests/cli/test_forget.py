@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from local_stack.stack import LocalStack
 from pinsync.sync.contract import parse_message
 from pinsync.sync.identities import sha256_hex
 
 from tests.builders import body, profile
-from tests.cli.conftest import depth, drain, fail_batches_after, process
+from tests.cli.conftest import ACCESS_DENIED, depth, drain, fail_batches_after, process
 from tests.integration.conftest import received_json
 
 GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -159,16 +160,26 @@ def test_a_file_that_is_not_utf8_is_a_usage_error(run_cli, tmp_path: Path):
     assert result.out == ""
 
 
-def test_an_aws_error_mid_way_says_how_many_requests_were_sent(stack, run_cli, tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (ACCESS_DENIED, 4, "pinsync forget: SendMessageBatch failed (AccessDenied); the summary shows what was sent"),
+        (KeyboardInterrupt(), 130, "pinsync forget: interrupted"),
+    ],
+    ids=["aws-error", "ctrl-c"],
+)
+def test_an_aws_error_or_ctrl_c_mid_way_says_how_many_requests_were_sent(
+    stack, run_cli, tmp_path: Path, monkeypatch, error, code, message
+):
     # 1,001 identities: eleven privacy requests, two SendMessageBatch calls; the second fails
     path = tmp_path / "erase.txt"
     path.write_text("".join(f"38400000-8cf0-11bd-b23e-{i:012x}\n" for i in range(1, 1_002)))
-    fail_batches_after(monkeypatch, good=1)
+    fail_batches_after(monkeypatch, good=1, error=error)
 
     result = run_cli("forget", "--file", str(path), "--request-id", "TICKET-7")
 
-    assert result.code == 4
+    assert result.code == code
     assert depth(stack, stack.queue_url) == 10
     assert "request id       TICKET-7" in result.out
     assert "messages sent    10 (1 not sent: send them again)" in result.out
-    assert "pinsync forget: SendMessageBatch failed (AccessDenied); the summary shows what was sent" in result.err
+    assert message in result.err

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pytest
 from local_stack.stack import LocalStack
 from pinsync.sync.identities import sha256_hex
 
-from tests.cli.conftest import depth, fail_batches_after, process
+from tests.cli.conftest import ACCESS_DENIED, depth, fail_batches_after, process
 
 
 def write_csv(path: Path, emails: list[str]) -> str:
@@ -143,18 +144,32 @@ def test_an_audience_id_the_sync_function_would_refuse_is_a_usage_error(run_cli,
         assert result.out == ""
 
 
-def test_an_aws_error_mid_way_says_how_many_messages_were_sent(stack, run_cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (
+            ACCESS_DENIED,
+            4,
+            "pinsync reconcile: SendMessageBatch failed (AccessDenied); the summary shows what was sent",
+        ),
+        (KeyboardInterrupt(), 130, "pinsync reconcile: interrupted"),
+    ],
+    ids=["aws-error", "ctrl-c"],
+)
+def test_an_aws_error_or_ctrl_c_mid_way_says_how_many_messages_were_sent(
+    stack, run_cli, tmp_path, monkeypatch, error, code, message
+):
     # 150 new members in small messages (a 4 KiB queue budget): more than one SendMessageBatch; the second fails
     snapshot = write_csv(tmp_path / "s.csv", [f"n{i}@example.com" for i in range(150)])
     monkeypatch.setattr("pinsync_cli.reconcile._queue_budget", lambda sqs, url: 4_096 - 2_048)
-    fail_batches_after(monkeypatch, good=1)
+    fail_batches_after(monkeypatch, good=1, error=error)
 
     result = run_cli("reconcile", "vip", "--from", snapshot)
 
-    assert result.code == 4
+    assert result.code == code
     assert depth(stack, stack.queue_url) == 10
     assert "messages sent    10 (" in result.out and "not sent" in result.out
-    assert "pinsync reconcile: SendMessageBatch failed (AccessDenied); the summary shows what was sent" in result.err
+    assert message in result.err
 
 
 def test_a_snapshot_profile_too_large_for_a_message_is_refused_before_anything_is_sent(stack, run_cli, tmp_path):

@@ -16,7 +16,7 @@ from pinsync.sync.identities import sha256_hex
 from pinsync_cli.members import MAX_MESSAGE_BYTES, SAFETY_MARGIN_BYTES, Packer, RowOptions, profile_from_row
 from pinsync_cli.send import BatchSender
 
-from tests.cli.conftest import depth, drain, profiles_of
+from tests.cli.conftest import depth, drain, fail_batches_after, profiles_of
 
 QUALIFIED_AT = "2026-11-28T10:00:00Z"
 GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -432,3 +432,16 @@ def test_a_missing_header_row_does_not_echo_the_identifiers_read_as_column_names
     assert refused.code == 2
     assert "the header repeats column(s) (an identifier: is the header row missing?)" in refused.err
     assert "jane.doe" not in refused.err
+
+
+def test_ctrl_c_mid_way_says_how_much_was_sent(stack, run_cli, tmp_path: Path, monkeypatch):
+    rows = [{"email": f"m{i}@example.com", "audience_id": "seg"} for i in range(500)]
+    path = write_csv(tmp_path / "m.csv", rows, ["email", "audience_id"])
+    fail_batches_after(monkeypatch, good=1, error=KeyboardInterrupt())
+
+    result = run_cli("send", str(path), "--max-message-bytes", "8192")
+
+    assert result.code == 130
+    assert depth(stack, stack.queue_url) == 10
+    assert "messages sent    10 (" in result.out
+    assert result.err.endswith("pinsync send: interrupted\n")

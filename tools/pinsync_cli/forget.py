@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
             failures = sender.send(list(entries))
             failed += len(failures)
             sent += len(entries) - len(failures)
-    except CliError:  # an AWS error ends the sending: say what went before it does
+    except (CliError, KeyboardInterrupt):  # an AWS error or Ctrl-C ends the sending: say what went before
         print(f"request id       {request_id}", file=out)
         print(f"messages sent    {sent} ({len(bodies) - sent} not sent: send them again)", file=out)
         raise

@@ -184,7 +184,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     tally = Tally()
     try:
         _send(sqs, queue_url, budget, profiles, tally)
-    except CliError:  # an AWS error ends the sending: say what went before it does
+    except (CliError, KeyboardInterrupt):  # an AWS error or Ctrl-C ends the sending: say what went before
         print(f"messages sent    {tally.sent} ({tally.messages - tally.sent} not sent)", file=out)
         raise
     print(f"messages sent    {tally.sent}" + (f" ({tally.failed} failed)" if tally.failed else ""), file=out)

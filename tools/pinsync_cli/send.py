@@ -160,6 +160,9 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
             _summary(report, out, dry_run=sender is None)
             print(f"pinsync send: {error}", file=err)
             return error.exit_code
+        except KeyboardInterrupt:  # Ctrl-C: what went before it, then `interrupted` (exit 130)
+            _summary(report, out, dry_run=sender is None)
+            raise
     _summary(report, out, dry_run=sender is None)
     failed = report.rejections or report.messages_failed
     return EXIT_PARTIAL if failed else EXIT_OK
