@@ -9,7 +9,7 @@ from pinsync.sync.identities import sha256_hex
 from pinterest_emulator import DEFAULT_AD_ACCOUNT_ID
 
 from tests.builders import body, profile
-from tests.cli.conftest import depth, drain, process
+from tests.cli.conftest import depth, drain, fail_batches_after, process
 
 POISON = "{not json"
 SHAPELESS = json.dumps({"identityMap": {}})
@@ -130,3 +130,17 @@ def test_a_dead_lettered_privacy_request_is_valid_and_moves_back_with_only_valid
     moved = run_cli("redrive", "--only-valid")
     assert moved.code == 0, moved.err
     assert drain(stack) == [request] and drain(stack, stack.dead_letter_queue_url) == [POISON]
+
+
+def test_ctrl_c_mid_way_says_how_many_were_moved(stack, run_cli, monkeypatch):
+    sqs = stack.client("sqs")
+    for i in range(25):
+        sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody=f"{POISON} {i}")
+    fail_batches_after(monkeypatch, good=1, error=KeyboardInterrupt())
+
+    result = run_cli("redrive", "--method", "manual")
+
+    assert result.code == 130
+    assert depth(stack, stack.queue_url) == 10
+    assert "moved 10 message(s) to the audience queue" in result.out
+    assert result.err == "pinsync redrive: interrupted\n"

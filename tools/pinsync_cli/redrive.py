@@ -182,6 +182,9 @@ def _manual(sqs: Any, dlq_url: str, queue_url: str, only_valid: bool, limit: int
     except (ClientError, BotoCoreError) as error:
         _print_report(report, out)
         raise aws_error("redrive stopped", error) from None
+    except KeyboardInterrupt:  # Ctrl-C: what was moved before it, then `interrupted` (exit 130)
+        _print_report(report, out)
+        raise
     _print_report(report, out)
     return EXIT_PARTIAL if report.failed else EXIT_OK
 
