@@ -183,3 +183,15 @@ def test_an_aws_error_or_ctrl_c_mid_way_says_how_many_requests_were_sent(
     assert "request id       TICKET-7" in result.out
     assert "messages sent    10 (1 not sent: send them again)" in result.out
     assert message in result.err
+
+
+def test_a_csv_line_over_the_field_limit_is_a_rejected_line_not_a_crash():
+    import io
+
+    from pinsync_cli.forget import Identities, read_file
+
+    identities = Identities()
+    read_file(io.StringIO("email,a@example.com\nemail," + "x" * 200_000 + "@example.com\n"), identities)
+
+    assert list(identities.records) == [sha256_hex("a@example.com")]
+    assert identities.rejections == ["line 2: not a valid CSV row"]

@@ -445,3 +445,14 @@ def test_ctrl_c_mid_way_says_how_much_was_sent(stack, run_cli, tmp_path: Path, m
     assert depth(stack, stack.queue_url) == 10
     assert "messages sent    10 (" in result.out
     assert result.err.endswith("pinsync send: interrupted\n")
+
+
+def test_a_header_cell_over_the_csv_field_limit_is_a_usage_error(run_cli, tmp_path: Path):
+    path = tmp_path / "m.csv"
+    path.write_text("email,audience_id," + "x" * 200_000 + "\na@example.com,seg,1\n")
+
+    result = run_cli("send", str(path), "--dry-run")
+
+    assert result.code == 2
+    assert result.err.startswith("pinsync send: line 1: the header is not valid CSV (field larger than field limit")
+    assert result.err.count("\n") == 1

@@ -162,7 +162,11 @@ def read_file(source: IO[str], identities: Identities) -> None:
         if not text or text.startswith("#"):
             continue
         if "," in text:
-            row = next(csv.reader(io.StringIO(text)))
+            try:
+                row = next(csv.reader(io.StringIO(text)))
+            except csv.Error:  # a field over the csv module's limit (128 KiB)
+                identities.rejections.append(f"line {number}: not a valid CSV row")
+                continue
             kind_name, value = (row[0].strip().lower(), ",".join(row[1:])) if len(row) >= 2 else ("", "")
             if number == 1 and kind_name in ("kind", "namespace", "type"):
                 continue

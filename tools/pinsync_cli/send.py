@@ -300,7 +300,10 @@ def _warn_unknown_columns(source: IO[str], options: RowOptions, err: TextIO) -> 
 
     from pinsync_cli.members import check_columns, shown_column
 
-    header = next(csv.reader(io.StringIO(source.readline())), [])
+    try:
+        header = next(csv.reader(io.StringIO(source.readline())), [])
+    except csv.Error:
+        header = []  # the reading itself reports it (a usage error)
     source.seek(0)
     if not header:
         return
