@@ -456,3 +456,20 @@ def test_a_header_cell_over_the_csv_field_limit_is_a_usage_error(run_cli, tmp_pa
     assert result.code == 2
     assert result.err.startswith("pinsync send: line 1: the header is not valid CSV (field larger than field limit")
     assert result.err.count("\n") == 1
+
+
+def test_a_json_line_that_repeats_a_key_is_rejected_not_half_read(run_cli, tmp_path: Path):
+    # Keys are matched case-insensitively (as CSV headers are): a second "email" would silently replace the first
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        '{"email": "ok@example.com", "audience_id": "s"}\n'
+        '{"email": "first@example.com", "Email": "second@example.com", "audience_id": "s"}\n'
+        '{"gaid": "' + GAID + '", "gaid": "' + GAID.replace("3", "4") + '", "audience_id": "s"}\n'
+    )
+
+    result = run_cli("send", str(path), "--dry-run")
+
+    assert result.code == 1
+    assert "line 2: repeats a key (keys are case-insensitive)" in result.err
+    assert "line 3: repeats a key (keys are case-insensitive)" in result.err
+    assert "first@" not in result.err and "second@" not in result.err and GAID not in result.err

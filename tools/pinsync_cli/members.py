@@ -168,7 +168,10 @@ def _read_jsonl(stream: IO[str], options: RowOptions) -> Iterator[Item]:
         if not text.strip():
             continue
         try:
-            document = json.loads(text)
+            document = json.loads(text, object_pairs_hook=_object)
+        except _RepeatedKey:
+            yield line, Rejection(line, "repeats a key (keys are case-insensitive)")
+            continue
         except (json.JSONDecodeError, RecursionError):
             yield line, Rejection(line, "not JSON")
             continue
@@ -177,6 +180,19 @@ def _read_jsonl(stream: IO[str], options: RowOptions) -> Iterator[Item]:
             continue
         row = {str(key).strip().lower(): value for key, value in document.items()}
         yield line, _row_item(line, row, options)
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys, matched as CSV headers are (trimmed, any case), are unique: a repeated one would
+    silently replace the first (an identity lost)."""
+    keys = {key.strip().lower() for key, _ in pairs}
+    if len(keys) < len(pairs):
+        raise _RepeatedKey
+    return dict(pairs)
 
 
 def _read_profiles(stream: IO[str]) -> Iterator[Item]:
