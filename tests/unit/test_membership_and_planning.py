@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -226,6 +227,24 @@ def test_a_profile_over_the_message_budget_raises_before_adding_anything():
         extract(document, budget=99)
     assert len(extract(document, budget=100).changes) == 100
     assert change_budget(10) == 1_000 and change_budget(64_000) == 2_000
+
+
+def test_unusable_identities_of_a_message_full_of_audiences_are_counted_without_a_step_per_pair():
+    """Identities that make no change (unmapped, invalid) are outside the change budget, so a 256 KB body may carry
+    9,000 of them with 4,000 audiences. Counted one by one per audience, their 36 million exclusions took 5 s: a few
+    such messages timed out their whole batch on every delivery. The counts stay per audience × identity."""
+    document = {
+        "segmentMembership": {"ups": {f"{i:x}": {"status": "realized"} for i in range(4_000)}},
+        "identityMap": {"ECID": [{"id": str(i)} for i in range(4_500)], "Email": [{"id": "x"}] * 4_500},
+    }
+    started = time.perf_counter()
+    result = extract(document, budget=change_budget(len(body(document))))
+    elapsed = time.perf_counter() - started
+    assert result.changes == []
+    assert result.excluded == {"unmapped_namespace": 18_000_000, "invalid_identity": 18_000_000}
+    assert elapsed < 2.0, f"{elapsed:.1f} s for one message"
+    empty = {"segmentMembership": {"ups": {"a": {"status": "realized"}}}, "identityMap": {"ECID": [], "Email": []}}
+    assert extract(empty).excluded == {}  # no zero counts: the Dataflow Run event lists the reasons that occurred
 
 
 def test_missing_qualification_time_falls_back_to_the_message_time():

@@ -307,6 +307,9 @@ def extract_changes(
     changes = extraction.changes
     excluded = extraction.excluded
     identities = len(records) + len(rejected)
+    # Added per audience one step per reason, not one per identity: unusable identities make no change, so the change
+    # budget does not bound them, and a body may carry thousands of them with thousands of audiences.
+    rejected_by_reason = Counter(rejected).items() if rejected else ()
     segments = profile["segmentMembership"].values()
     if budget is not None and len(records) * sum(len(entries) for entries in segments) > budget:
         raise ChangeBudgetExceededError(f"more than {budget} changes")
@@ -343,8 +346,8 @@ def extract_changes(
                 name = display_name(qualification["name"])
                 if name is not None:
                     extraction.audience_names[audience_id] = name
-            for reason in rejected:
-                excluded[reason] += 1
+            for reason, count in rejected_by_reason:
+                excluded[reason] += count
             sequence = len(changes)
             for record in records:
                 changes.append(Change(audience_id, record, operation, qualified_at, sequence, message_ids, key))
