@@ -273,6 +273,30 @@ def test_a_request_of_too_many_identities_is_rejected_alone():
     assert world.members("a") == {sha256_hex("a@b.co"), sha256_hex(GAID)}
 
 
+def _both(shape: str) -> str:
+    """A body that is a profile and a privacy request at once, in one of three shapes."""
+    request = json.loads(erasure("a@b.co"))["privacyRequest"]
+    if shape == "profile":
+        return json.dumps({**OTHER, "privacyRequest": request})
+    if shape == "array":
+        return json.dumps([{**OTHER, "privacyRequest": request}])
+    return json.dumps({"segmentMembership": 1, "privacyRequest": request})  # a broken profile
+
+
+@pytest.mark.parametrize("shape", ["profile", "array", "broken profile"])
+def test_a_body_that_is_both_a_profile_and_a_privacy_request_is_rejected_not_half_read(shape):
+    """Read as either, the other half was dropped without a word: an erasure acknowledged but never carried out, or
+    a profile update lost. Neither may be guessed: the message is rejected, so it is seen in the dead-letter queue."""
+    world = World()
+    world.sync(body(PERSON), EPOCH)
+    outcome = world.sync(_both(shape), T)
+    assert outcome.rejected_messages == {"invalid_contract": 1} and outcome.failed_message_ids(["m1"]) == ["m1"]
+    assert world.members("a") == {sha256_hex("a@b.co"), sha256_hex(GAID)}  # neither half was applied
+    with pytest.raises(ContractError) as raised:
+        parse_message(_both(shape))
+    assert "privacyRequest" in raised.value.detail and "a@b.co" not in str(raised.value)
+
+
 @pytest.mark.parametrize("named", ["email", "gaid"])
 def test_a_profile_keyed_by_its_email_loses_every_identifier_whichever_one_is_named(named):
     world = World()  # no ECID: the email keys the profile (ProfileKeyNamespaces tries Email next)

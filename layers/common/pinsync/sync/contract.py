@@ -51,6 +51,8 @@ class Profile(TypedDict):
     # XDM "Consents and Preferences" (pinsync.sync.consent reads consents.share.val); any JSON value is accepted here
     # and one of another shape counts as absent there.
     consents: NotRequired[object]
+    # Kept only to be refused: a body is a profile or a privacy request, never both (see parse_body).
+    privacyRequest: NotRequired[object]
 
 
 # Identities one privacy request may carry: each is removed from every listed audience, with every identifier the
@@ -71,6 +73,7 @@ class ErasureRequest(TypedDict):
 
 class PrivacyMessage(TypedDict):
     privacyRequest: ErasureRequest
+    segmentMembership: NotRequired[object]  # kept only to be refused: see parse_body
 
 
 class ContractError(ValueError):
@@ -98,12 +101,15 @@ def parse_message(body: str) -> list[Profile] | ErasureRequest:
         if profile_error.reason != RejectionReason.INVALID_CONTRACT or body.lstrip().startswith("["):
             raise
         try:
-            request = _PRIVACY.validate_json(body)["privacyRequest"]
+            message = _PRIVACY.validate_json(body)
         except ValidationError as error:
             problems = error.errors(include_url=False, include_input=False)
             if any(problem["loc"] == ("privacyRequest",) and problem["type"] == "missing" for problem in problems):
                 raise profile_error from None
             raise ContractError(RejectionReason.INVALID_CONTRACT, describe_validation_error(error)) from None
+        if "segmentMembership" in message:
+            raise ContractError(RejectionReason.INVALID_CONTRACT, _PROFILE_AND_REQUEST) from None
+        request = message["privacyRequest"]
     identities = sum(len(values) for values in request["identityMap"].values())
     if not 0 < identities <= MAX_ERASURE_IDENTITIES:
         raise ContractError(
@@ -132,7 +138,14 @@ def parse_body(body: str) -> list[Profile]:
     profiles = parsed if isinstance(parsed, list) else [parsed]
     if not profiles:
         raise ContractError(RejectionReason.INVALID_CONTRACT, "empty array of profiles")
+    # Read as either, the other half would be dropped without a word (an erasure acknowledged but never carried out,
+    # or a profile update lost): neither is guessed, the message goes to the dead-letter queue where it is seen.
+    if any("privacyRequest" in profile for profile in profiles):
+        raise ContractError(RejectionReason.INVALID_CONTRACT, _PROFILE_AND_REQUEST)
     return profiles
+
+
+_PROFILE_AND_REQUEST = "privacyRequest: a message is profiles or a privacy request, not both"
 
 
 def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
