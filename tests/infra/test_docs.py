@@ -46,6 +46,18 @@ def test_links_between_documents_resolve() -> None:
             assert (document.parent / target.split("#")[0]).exists(), f"{document.name} links to missing {target}"
 
 
+def test_paths_the_documents_name_exist() -> None:
+    """A path of the repository written as code (`events/aep/`) must exist, like a link's target."""
+    pattern = re.compile(r"`((?:bench|docs|events|functions|layers|scripts|tests|tools)/[^`\s<>*]*)`")
+    missing = [
+        f"{document.name}: {path}"
+        for document in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+        for path in pattern.findall(document.read_text())
+        if not (ROOT / path).exists()
+    ]
+    assert missing == []
+
+
 def test_nothing_points_outside_the_repository() -> None:
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()  # noqa: S607
     offenders = [
