@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import (
     PinterestAnswerError,
@@ -503,6 +504,22 @@ def test_a_denial_with_no_list_anywhere_is_acknowledged_with_nothing_to_do():
     assert pinterest.calls == []
     assert outcome.excluded == {"consent_denied": 1}
     assert outcome.failed_message_ids(["m1"]) == []
+
+
+class UnreadableListedIndex(FakeMappings):
+    def listed_audiences(self) -> frozenset[str]:
+        raise ConnectionError("the state table did not answer")
+
+
+def test_a_failed_read_of_the_listed_index_is_the_batch_s_failure_not_the_denial_s_rejection():
+    """The read a consent denial needs (which audiences have a list) is the batch's, as it is for an erasure: when
+    DynamoDB fails it, the invocation fails and SQS brings the batch back. It was blamed on the message that needed
+    it: rejected as ``unprocessable`` (a defect), made visible at once and rushed to the dead-letter queue, its
+    person's removals left undone."""
+    denial = profile({"a": "realized"}, email="a@b.co")
+    denial["consents"] = {"share": {"val": "n"}}
+    with pytest.raises(ConnectionError):
+        run([body(denial), body(profile({"a": "realized"}, email="other@b.co"))], mappings=UnreadableListedIndex())
 
 
 def test_a_list_made_before_the_listed_index_existed_joins_it_when_synced():

@@ -371,11 +371,7 @@ class AudienceSync:
                         budget=budget,
                         consent_policy=self._options.consent_policy,
                     )
-                denials = extraction.denied[denied_before:]
-                if denials:  # each becomes removals from every listed audience: that counts against the budget too
-                    removals = sum(len(denied.records) for denied in denials) * len(self._listed_audiences())
-                    if removals > budget:
-                        raise ChangeBudgetExceededError(f"more than {budget} changes")
+                denied = sum(len(denial.records) for denial in extraction.denied[denied_before:])
             except ContractError as error:
                 self._reject(message, outcome, error.reason, error.detail)
                 continue
@@ -384,8 +380,14 @@ class AudienceSync:
             except Exception as error:  # a bug must not fail the other messages: this one alone goes to the DLQ
                 reason, detail = RejectionReason.UNPROCESSABLE, type(error).__name__  # never the text: it may echo
             else:
-                outcome.profiles_received += len(profiles)
-                continue
+                # Each denied identifier becomes removals from every listed audience: that counts against the budget
+                # too. The read of the listed audiences is the batch's (as for an erasure), out of the try: its failure
+                # is not this message's defect, and fails the invocation instead.
+                if not denied or denied * len(self._listed_audiences()) <= budget:
+                    outcome.profiles_received += len(profiles)
+                    continue
+                reason = RejectionReason.TOO_MANY_CHANGES
+                detail = f"more than {budget} changes for a body of {len(message.body)} bytes"
             del extraction.changes[changes_before:]
             del extraction.denied[denied_before:]
             for audience_id in list(extraction.audience_names)[names_before:]:
