@@ -130,6 +130,8 @@ def test_ascii_addresses_take_the_same_path_as_before():
         ("Email_LC_SHA256", "0" * 64),
         ("Email_LC_SHA256", sha256_hex("null")),
         ("Email_LC_SHA256", ""),
+        # a hashed advertising id of one repeated digit (pinsync forget sends every kind's hash in this namespace)
+        ("Email_LC_SHA256", sha256_hex("ffffffff-ffff-ffff-ffff-ffffffffffff")),
     ],
 )
 def test_placeholders_are_excluded_as_such(namespace, raw):

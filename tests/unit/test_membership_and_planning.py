@@ -199,6 +199,25 @@ def test_placeholders_never_key_a_profile():
 
 
 @pytest.mark.parametrize(
+    "value",
+    [
+        "00000000-0000-0000-0000-000000000000",
+        " FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF ",
+        "11111111-1111-1111-1111-111111111111",
+    ],
+)
+def test_a_uuid_of_one_repeated_digit_keys_no_profile_in_an_unmapped_namespace_either(value):
+    """A CRM id or a device id the operator does not send to Pinterest may still key profiles (ProfileKeyNamespaces);
+    the empty GUID many systems store for "unknown" is shared by every such profile, so it must not key them: one
+    exit would remove every identifier all of them ever added."""
+    result = extract(
+        profile({"a": "realized"}, email="a@b.co", extra_identities={"CRMID": [value, "crm-7"]}),
+        profile_namespaces=("CRMID", "Email"),
+    )
+    assert {c.profile_key for c in result.changes} == {sha256_hex("crmid:crm-7")}
+
+
+@pytest.mark.parametrize(
     "time",
     ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "2026-11-29T10:00:01Z", "2027-01-01T00:00:00Z"],
     ids=["year-1-positive-offset", "year-9999-negative-offset", "just-past-the-skew", "next-year"],

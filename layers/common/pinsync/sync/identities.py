@@ -92,13 +92,17 @@ def sha256_hex(value: str) -> str:
 
 # Values people share rather than own, compared after trimming and lowercasing.
 PLACEHOLDER_VALUES = frozenset({"", "null", "none", "nil", "undefined", "unknown", "n/a", "na", "-", "0"})
-_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
-_PLACEHOLDER_RECORDS = frozenset({sha256_hex(value) for value in PLACEHOLDER_VALUES | {_ZERO_UUID}} | {"0" * 64})
+# The all-zero advertising id, and every other UUID of one repeated digit (the empty GUID of a CRM id, too).
+_REPEATED_DIGIT_UUIDS = frozenset(f"{d * 8}-{d * 4}-{d * 4}-{d * 4}-{d * 12}" for d in "0123456789abcdef")
+_PLACEHOLDER_RECORDS = frozenset(
+    {sha256_hex(value) for value in PLACEHOLDER_VALUES | _REPEATED_DIGIT_UUIDS} | {"0" * 64}
+)
 
 
 def is_placeholder(normalised: str) -> bool:
-    """A trimmed, lowercased value that many profiles share (see the module docstring)."""
-    return normalised in PLACEHOLDER_VALUES or normalised in _PLACEHOLDER_RECORDS
+    """A trimmed, lowercased value that many profiles share (see the module docstring), in any namespace: the
+    repeated-digit UUIDs too, so that an unmapped namespace (a CRM id) cannot key profiles by one either."""
+    return normalised in PLACEHOLDER_VALUES or normalised in _REPEATED_DIGIT_UUIDS or normalised in _PLACEHOLDER_RECORDS
 
 
 def normalise_email(raw: str) -> str:
