@@ -273,6 +273,22 @@ def test_a_request_of_too_many_identities_is_rejected_alone():
     assert world.members("a") == {sha256_hex("a@b.co"), sha256_hex(GAID)}
 
 
+def test_a_privacy_request_with_a_key_twice_is_rejected_not_half_carried_out():
+    """JSON parsers keep the last of two equal keys: the identities of the first ``Email`` were dropped without a word,
+    and the request reported done. Rejected, it is seen in the dead-letter queue."""
+    text = (
+        '{"privacyRequest": {"type": "erase", "requestId": "T-1", "identityMap": '
+        '{"Email": [{"id": "a@b.co"}], "Email": [{"id": "c@d.co"}]}}}'
+    )
+    with pytest.raises(ContractError) as raised:
+        parse_message(text)
+    assert raised.value.reason == "invalid_contract" and "a@b.co" not in str(raised.value)
+    world = World()
+    world.sync(body(PERSON), EPOCH)
+    outcome = world.sync(text, T)
+    assert outcome.rejected_messages == {"invalid_contract": 1} and outcome.completed_erasures() == []
+
+
 def _both(shape: str) -> str:
     """A body that is a profile and a privacy request at once, in one of three shapes."""
     request = json.loads(erasure("a@b.co"))["privacyRequest"]

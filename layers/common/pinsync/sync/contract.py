@@ -16,6 +16,7 @@ parse is a *poison* message: it can never succeed and must end in the dead-lette
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
@@ -109,6 +110,8 @@ def parse_message(body: str) -> list[Profile] | ErasureRequest:
             raise ContractError(RejectionReason.INVALID_CONTRACT, describe_validation_error(error)) from None
         if "segmentMembership" in message:
             raise ContractError(RejectionReason.INVALID_CONTRACT, _PROFILE_AND_REQUEST) from None
+        if _has_a_key_twice(body):
+            raise ContractError(RejectionReason.INVALID_CONTRACT, "privacyRequest: a key appears twice") from None
         request = message["privacyRequest"]
     identities = sum(len(values) for values in request["identityMap"].values())
     if not 0 < identities <= MAX_ERASURE_IDENTITIES:
@@ -146,6 +149,29 @@ def parse_body(body: str) -> list[Profile]:
 
 
 _PROFILE_AND_REQUEST = "privacyRequest: a message is profiles or a privacy request, not both"
+
+
+class _KeyTwiceError(ValueError):
+    pass
+
+
+def _has_a_key_twice(body: str) -> bool:
+    """Whether an object of the (valid JSON) body has a key twice. Parsers keep the last value, so a privacy request
+    would drop the identities of an earlier ``Email`` and be reported done: it is refused instead. Privacy requests
+    only (they are few): profiles, nearly every message, are not parsed twice."""
+
+    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise _KeyTwiceError
+        return dict(pairs)
+
+    try:
+        json.loads(body, object_pairs_hook=unique)
+    except _KeyTwiceError:
+        return True
+    except (ValueError, RecursionError):  # what pydantic read, json may still refuse: pydantic's reading stands
+        return False
+    return False
 
 
 def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
