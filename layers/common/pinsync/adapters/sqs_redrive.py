@@ -23,6 +23,10 @@ ALREADY_REDRIVEN = "already redriven automatically"
 # The message attribute the automatic redrive puts on what it sends back: a message that carries it and is
 # dead-lettered again failed after a redrive, and is left for a person (no redrive loop). The sync function ignores it.
 REDRIVEN_MARK = "pinsync_redriven"
+# The message attribute that carries, on what a redrive sends back, the SentTimestamp of the message as first sent
+# (epoch milliseconds): the sync function takes the send time as the time of entries without lastQualificationTime
+# (and of an erasure without requestedAt), and the resend's own would make a days-old change newer than every one since.
+ORIGINAL_SENT_TIMESTAMP = "pinsync_sent_timestamp"
 _MAX_ATTRIBUTES = 10  # SQS's limit per message
 RECEIVE_VISIBILITY_SECONDS = 120
 AUTO_REDRIVE_MAX_MESSAGES = 10_000  # per automatic redrive (the alert function's, and pinsync connect's)
@@ -188,6 +192,9 @@ def _attributes(message: dict[str, Any], *, mark: bool = False) -> dict[str, Any
     }
     if mark:
         attributes[REDRIVEN_MARK] = {"DataType": "String", "StringValue": "1"}
+    sent = message.get("Attributes", {}).get("SentTimestamp")
+    if ORIGINAL_SENT_TIMESTAMP not in attributes and sent and len(attributes) < _MAX_ATTRIBUTES:
+        attributes[ORIGINAL_SENT_TIMESTAMP] = {"DataType": "Number", "StringValue": sent}  # kept by later redrives
     return {"MessageAttributes": attributes} if attributes else {}
 
 

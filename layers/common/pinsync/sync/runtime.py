@@ -24,6 +24,7 @@ from pinsync.adapters.dynamo_mappings import DynamoMappingStore
 from pinsync.adapters.eventbridge import EventBridgePublisher
 from pinsync.adapters.pinterest_ads import PinterestClient
 from pinsync.adapters.secretsmanager_token import SecretsManagerTokenSource
+from pinsync.adapters.sqs_redrive import ORIGINAL_SENT_TIMESTAMP
 from pinsync.adapters.sqs_visibility import SqsMessageVisibility
 from pinsync.core.deadline import Deadline
 from pinsync.core.observability import EMF_METRICS, MetricsSink, logger, quiet_sdk_loggers
@@ -151,8 +152,20 @@ def inbound_messages(event: dict[str, Any], now: datetime) -> list[InboundMessag
     for record in SQSEvent(event).records:
         sent_ms = record.attributes.sent_timestamp
         sent_at = datetime.fromtimestamp(int(sent_ms) / 1000, UTC) if sent_ms else now
+        first_sent = _first_sent(record.get("messageAttributes"))
+        if first_sent is not None and first_sent < sent_at:  # a redrive's: never later than SQS's own send time
+            sent_at = first_sent
         messages.append(InboundMessage(message_id=record.message_id, body=record.body, sent_at=sent_at))
     return messages
+
+
+def _first_sent(attributes: object) -> datetime | None:
+    """The time a redriven message was first sent (pinsync.adapters.sqs_redrive), or None."""
+    attribute = attributes.get(ORIGINAL_SENT_TIMESTAMP) if isinstance(attributes, dict) else None
+    value = attribute.get("stringValue") if isinstance(attribute, dict) else None
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 13:
+        return None  # 13 digits of milliseconds: until the year 2286
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
 def backoff_changes(
