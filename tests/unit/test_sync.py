@@ -3,7 +3,6 @@
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import (
     PinterestAnswerError,
@@ -511,15 +510,20 @@ class UnreadableListedIndex(FakeMappings):
         raise ConnectionError("the state table did not answer")
 
 
-def test_a_failed_read_of_the_listed_index_is_the_batch_s_failure_not_the_denial_s_rejection():
-    """The read a consent denial needs (which audiences have a list) is the batch's, as it is for an erasure: when
-    DynamoDB fails it, the invocation fails and SQS brings the batch back. It was blamed on the message that needed
-    it: rejected as ``unprocessable`` (a defect), made visible at once and rushed to the dead-letter queue, its
-    person's removals left undone."""
-    denial = profile({"a": "realized"}, email="a@b.co")
+def test_a_failed_read_of_the_listed_index_retries_the_denial_instead_of_rejecting_it():
+    """The read a consent denial needs (which audiences have a list) failing is no defect of the message: it comes
+    back, with the retry backoff, and the rest of the batch goes on. It was rejected as ``unprocessable`` (a defect),
+    made visible at once and rushed to the dead-letter queue, its person's removals left undone."""
+    denial = profile({"a": "realized"}, email="a@b.co", gaid=GAID)
     denial["consents"] = {"share": {"val": "n"}}
-    with pytest.raises(ConnectionError):
-        run([body(denial), body(profile({"a": "realized"}, email="other@b.co"))], mappings=UnreadableListedIndex())
+    other = profile({"a": "realized"}, email="other@b.co")
+    outcome, pinterest, _ = run([body(denial), body(other)], mappings=UnreadableListedIndex())
+    assert outcome.rejected_messages == {}
+    assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"] and outcome.transiently_failed_message_ids() == {"m1"}
+    assert outcome.failed == {"internal_error": 2} and outcome.excluded == {}  # its two identifiers, not counted twice
+    assert outcome.added == 1 and [sorted(members) for members in pinterest.lists.values()] == [
+        [sha256_hex("other@b.co")]
+    ]
 
 
 def test_a_list_made_before_the_listed_index_existed_joins_it_when_synced():

@@ -88,6 +88,12 @@ class RunOutcome:
             self.failed[reason] += 1
             self._failed_message_ids.update(change.message_ids)
 
+    def fail_message(self, message_id: str, reason: str, identities: int) -> None:
+        """A message that failed before any change was made of it (its ``identities`` count as failed): it comes
+        back, like a message of failed changes."""
+        _count(self.failed, reason, identities)
+        self._failed_message_ids.add(message_id)
+
     def reject_message(self, message_id: str, reason: str) -> None:
         self.rejected_messages[reason] += 1
         self._failed_message_ids.add(message_id)

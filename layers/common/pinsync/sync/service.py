@@ -346,6 +346,7 @@ class AudienceSync:
         for message in messages:
             changes_before, excluded_before = len(extraction.changes), extraction.excluded.copy()
             denied_before, names_before = len(extraction.denied), len(extraction.audience_names)
+            reason: RejectionReason | None = None  # None after a failure that is retried, not a rejection
             try:
                 parsed = parse_message(message.body)
                 if isinstance(parsed, dict):
@@ -381,19 +382,29 @@ class AudienceSync:
                 reason, detail = RejectionReason.UNPROCESSABLE, type(error).__name__  # never the text: it may echo
             else:
                 # Each denied identifier becomes removals from every listed audience: that counts against the budget
-                # too. The read of the listed audiences is the batch's (as for an erasure), out of the try: its failure
-                # is not this message's defect, and fails the invocation instead.
-                if not denied or denied * len(self._listed_audiences()) <= budget:
-                    outcome.profiles_received += len(profiles)
-                    continue
-                reason = RejectionReason.TOO_MANY_CHANGES
-                detail = f"more than {budget} changes for a body of {len(message.body)} bytes"
+                # too. The read of the listed audiences is out of the try: DynamoDB failing it is no defect of this
+                # message, which comes back (with the retry backoff) rather than being rejected.
+                try:
+                    listed = len(self._listed_audiences()) if denied else 0
+                except Exception as error:
+                    logger.warning(
+                        "Reading the audiences with a list failed; the message will be retried",
+                        extra={"message_id": message.message_id, "error": type(error).__name__},
+                    )
+                    outcome.fail_message(message.message_id, FailureReason.INTERNAL_ERROR, denied)
+                else:
+                    if denied * listed <= budget:
+                        outcome.profiles_received += len(profiles)
+                        continue
+                    reason = RejectionReason.TOO_MANY_CHANGES
+                    detail = f"more than {budget} changes for a body of {len(message.body)} bytes"
             del extraction.changes[changes_before:]
             del extraction.denied[denied_before:]
             for audience_id in list(extraction.audience_names)[names_before:]:
                 del extraction.audience_names[audience_id]
             extraction.excluded = excluded_before
-            self._reject(message, outcome, reason, detail)
+            if reason is not None:
+                self._reject(message, outcome, reason, detail)
         return extraction
 
     def _listed_audiences(self) -> frozenset[str]:
