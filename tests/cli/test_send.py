@@ -340,28 +340,26 @@ def test_standard_input_is_decoded_like_a_file(stack, run_cli, monkeypatch, data
 # -- hostile input ---------------------------------------------------------------------------------------------------
 
 
-def test_a_pipe_is_read_twice_like_a_file(run_cli):
-    # `pinsync send <(export-members) --format csv`: the path is a pipe, which cannot seek back for the second pass
+def _send_through_a_pipe(run_cli, data: bytes, file_format: str):
+    """`pinsync send <(export-members) --format ...`: the path is a pipe, which cannot seek back."""
     read_end, write_end = os.pipe()
-    os.write(write_end, b"email,audience_id\na@example.com,seg\nb@example.com,seg\n")
+    os.write(write_end, data)
     os.close(write_end)
     try:
-        result = run_cli("send", f"/dev/fd/{read_end}", "--format", "csv", "--dry-run")
+        return run_cli("send", f"/dev/fd/{read_end}", "--format", file_format, "--dry-run")
     finally:
         os.close(read_end)
+
+
+def test_a_pipe_is_read_twice_like_a_file(run_cli):
+    result = _send_through_a_pipe(run_cli, b"email,audience_id\na@example.com,seg\nb@example.com,seg\n", "csv")
 
     assert result.code == 0, result.err
     assert "messages would send 1 (2 rows)" in result.out
 
 
 def test_a_pipe_that_is_not_utf8_is_a_usage_error(run_cli):
-    read_end, write_end = os.pipe()
-    os.write(write_end, b'{"email": "caf\xe9@example.com", "audience_id": "seg"}\n')
-    os.close(write_end)
-    try:
-        result = run_cli("send", f"/dev/fd/{read_end}", "--format", "jsonl", "--dry-run")
-    finally:
-        os.close(read_end)
+    result = _send_through_a_pipe(run_cli, b'{"email": "caf\xe9@example.com", "audience_id": "seg"}\n', "jsonl")
 
     assert result.code == 2
     assert "is not UTF-8 text" in result.err and "caf" not in result.err
