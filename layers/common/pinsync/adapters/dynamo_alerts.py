@@ -50,15 +50,10 @@ class DynamoAlertState:
                 ),
                 ConditionExpression="attribute_not_exists(pk) OR suppress_until <= :epoch",
                 ExpressionAttributeValues={
-                    ":type": {"S": alert.alert_type},
-                    ":severity": {"S": alert.severity},
-                    ":title": {"S": alert.title},
-                    ":opened": {"S": _iso(alert.opened_at)},
+                    **_alert_values(alert),
                     ":now": {"S": _iso(now)},
                     ":zero": {"N": "0"},
                     ":one": {"N": "1"},
-                    ":until": {"N": str(int(alert.suppress_until.timestamp()))},
-                    ":expires": {"N": str(int(alert.expires_at.timestamp()))},
                     ":epoch": {"N": str(int(now.timestamp()))},
                 },
             )
@@ -100,18 +95,23 @@ class DynamoAlertState:
                     "suppress_until = :until, expires_at = :expires"
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
-                ExpressionAttributeValues={
-                    ":type": {"S": alert.alert_type},
-                    ":severity": {"S": alert.severity},
-                    ":title": {"S": alert.title},
-                    ":opened": {"S": _iso(alert.opened_at)},
-                    ":until": {"N": str(int(alert.suppress_until.timestamp()))},
-                    ":expires": {"N": str(int(alert.expires_at.timestamp()))},
-                },
+                ExpressionAttributeValues=_alert_values(alert),
             )
         except ClientError as error:
             if not condition_failed(error):
                 raise
+
+
+def _alert_values(alert: OpenAlert) -> dict[str, dict[str, str]]:
+    """The expression values of what an open alert item holds (:type, :severity, :title, :opened, :until, :expires)."""
+    return {
+        ":type": {"S": alert.alert_type},
+        ":severity": {"S": alert.severity},
+        ":title": {"S": alert.title},
+        ":opened": {"S": _iso(alert.opened_at)},
+        ":until": {"N": str(int(alert.suppress_until.timestamp()))},
+        ":expires": {"N": str(int(alert.expires_at.timestamp()))},
+    }
 
 
 def _open_alert(key: str, item: dict[str, Any]) -> OpenAlert:
