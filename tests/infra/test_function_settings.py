@@ -129,3 +129,104 @@ def test_the_sam_local_env_file_sets_only_variables_the_template_declares(sam_te
     event = json.loads((REPO_ROOT / "events" / "sqs-audience-sync.json").read_text())
     audiences = {a for record in event["Records"] for a in json.loads(record["body"])["segmentMembership"]["ups"]}
     assert audiences <= set(activated)  # the sample event does something
+
+
+# docs/configuration.md says the same as the template and the settings classes.
+CONFIGURATION = (REPO_ROOT / "docs" / "configuration.md").read_text()
+# The paragraph of "The other functions' environment" that documents each function (found by its directory).
+FUNCTION_DIRECTORIES = {
+    "AudienceHealthFunction": "functions/audience_health",
+    "DataflowAlertsFunction": "functions/dataflow_alerts",
+    "TokenRotationFunction": "functions/token_rotation",
+    "IngestAuthorizerFunction": "functions/ingest_authorizer",
+}
+
+
+def configuration_section(title: str) -> str:
+    return CONFIGURATION.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def table_rows(section: str) -> list[list[str]]:
+    """The cells of a markdown table's body rows (the header and the separator left out)."""
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def documented_default(cell: str) -> str | None:
+    """A default as the tables write it: `value`, "empty" or "(required)" (None)."""
+    if cell == "(required)":
+        return None
+    return "" if cell == "empty" else cell.strip("`")
+
+
+def same_value(documented: str | None, actual: object) -> bool:
+    if documented is None or actual is None:
+        return documented is None and actual is None
+    try:
+        return float(documented) == float(str(actual))
+    except ValueError:
+        return documented == str(actual)
+
+
+def code_default(settings: type[BaseSettings], variable: str) -> object:
+    field = settings.model_fields[variable.lower()]
+    return None if field.is_required() else field.default
+
+
+def test_the_sync_function_table_lists_its_settings_with_their_defaults() -> None:
+    documented: dict[str, str | None] = {}
+    for first, defaults, *_ in table_rows(configuration_section("The sync function's environment")):
+        names = re.findall(r"`([A-Z0-9_]+)`", first)
+        values = [documented_default(value.strip()) for value in defaults.split(", ")]
+        assert len(names) == len(values), first
+        documented.update(zip(names, values, strict=True))
+    assert set(documented) == {name.upper() for name in SyncSettings.model_fields}
+    wrong = {
+        name: value for name, value in documented.items() if not same_value(value, code_default(SyncSettings, name))
+    }
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_DIRECTORIES))
+def test_each_other_function_paragraph_names_its_settings_with_their_defaults(function: str) -> None:
+    settings = FUNCTIONS[function]
+    section = configuration_section("The other functions' environment")
+    [paragraph] = [part for part in section.split("\n\n") if f"`{FUNCTION_DIRECTORIES[function]}`" in part]
+    named = set(re.findall(r"`([A-Z0-9_]+)`", paragraph))
+    assert {name.upper() for name in settings.model_fields} - named == set(), "settings the paragraph does not name"
+    # A variable given with its default, `NAME` (`default`...), gives the code's default.
+    defaults = dict(re.findall(r"`([A-Z0-9_]+)` \(`([^`]+)`", paragraph))
+    wrong = {name: value for name, value in defaults.items() if not same_value(value, code_default(settings, name))}
+    assert wrong == {}
+
+
+def test_the_parameter_table_is_the_templates_parameters_with_their_defaults(sam_template: dict[str, Any]) -> None:
+    from pinsync.alerts.model import AlertType
+
+    declared = sam_template["Parameters"]
+    documented: dict[str, str | None] = {}
+    for first, defaults, *_ in table_rows(configuration_section("Template parameters")):
+        names = re.findall(r"`([A-Za-z0-9]+)`", first)
+        values = [documented_default(value.strip()) for value in defaults.split(", ")]
+        if defaults == "all types":
+            values = [",".join(AlertType)]
+        assert len(names) == len(values), first
+        documented.update(zip(names, values, strict=True))
+    assert sorted(documented) == sorted(declared)
+    wrong = {name: value for name, value in documented.items() if not same_value(value, declared[name].get("Default"))}
+    assert wrong == {}
+
+
+def test_the_documented_outputs_are_the_templates(sam_template: dict[str, Any]) -> None:
+    paragraph = configuration_section("Template parameters").split("\nOutputs: ", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Za-z0-9]+)`", paragraph)) - {"BearerToken", "OAuth2ClientCredentials"}
+    assert named == set(sam_template["Outputs"])
+
+
+def test_the_documented_token_secret_is_what_the_functions_read() -> None:
+    from pinsync.tokens import TokenSecret
+
+    section = configuration_section("The token secret (Secrets Manager, JSON, stage AWSCURRENT)")
+    sample = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    assert set(sample) == set(TokenSecret.model_fields)
+    TokenSecret.model_validate(sample)
