@@ -230,3 +230,21 @@ def test_the_documented_token_secret_is_what_the_functions_read() -> None:
     sample = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
     assert set(sample) == set(TokenSecret.model_fields)
     TokenSecret.model_validate(sample)
+
+
+def test_the_documented_expiry_check_is_what_the_schedule_sends_and_the_function_parses(
+    sam_template: dict[str, Any],
+) -> None:
+    from pinsync.rotation.invocation import ExpiryCheckEvent, parse_event
+
+    [documented] = re.findall(r'`(\{"Check": [^`]+\})`', configuration_section("The other functions' environment"))
+    schedules = sam_template["Resources"]["TokenRotationFunction"]["Properties"]["Events"]
+    [sent] = [
+        json.loads(event["Properties"]["Input"]["Fn::Sub"])
+        for event in schedules.values()
+        if "Input" in event["Properties"]
+    ]
+    assert json.loads(documented).keys() == sent.keys()
+    assert sent["SecretId"] == "${TokenSecret}"  # the stack's token secret, whose ARN is the TokenSecretArn output
+    assert isinstance(parse_event(json.loads(documented)), ExpiryCheckEvent)
+    assert isinstance(parse_event(sent), ExpiryCheckEvent)
