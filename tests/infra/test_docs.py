@@ -206,3 +206,23 @@ def test_the_exit_code_table_is_the_command_lines() -> None:
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)}
     codes = {getattr(stack, name) for name in dir(stack) if name.startswith("EXIT_")} | {main.EXIT_INTERRUPTED}
     assert documented == codes
+
+
+def test_the_code_layout_names_every_module_of_the_layer() -> None:
+    """design.md's "The code, by function": each package's entry names each of its modules."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    block = text.split("## The code, by function", 1)[1].split("```", 2)[1]
+    entries = re.split(r"\n  (?=\S)", block)  # the layer's top-level entries, indented by two spaces
+    package = ROOT / "layers" / "common" / "pinsync"
+    missing = [
+        f"{module.name}" for module in package.glob("*.py") if module.stem != "__init__" and module.name not in block
+    ]
+    for directory in sorted(path for path in package.iterdir() if (path / "__init__.py").exists()):
+        [entry] = [entry for entry in entries if entry.startswith(f"{directory.name}/")]
+        words = set(re.findall(r"[a-z_]+", entry))
+        missing += [
+            f"{directory.name}/{module.stem}"
+            for module in directory.glob("*.py")
+            if module.stem not in words | {"__init__"}
+        ]
+    assert missing == []
