@@ -38,13 +38,38 @@ def test_every_alarm_is_in_the_operations_alarm_table() -> None:
     assert sorted(listed) == sorted(set(ALARM_PURPOSES) | DIRECT_ALARM_PURPOSES)
 
 
+def heading_anchors(document: Path) -> set[str]:
+    """GitHub's anchors of a document's headings: lowercased, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", document.read_text(), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+DOCUMENTS = [
+    ROOT / "README.md",
+    ROOT / "BENCHMARKS.md",
+    *(ROOT / "docs").glob("*.md"),
+    ROOT / "events" / "README.md",
+    ROOT / "tools" / "pinterest_emulator" / "README.md",
+]
+
+
 def test_links_between_documents_resolve() -> None:
-    for document in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+    """To a file that exists and, after a #, to one of its headings."""
+    for document in DOCUMENTS:
         text = document.read_text()
         for target in [part.split(")")[0] for part in text.split("](")[1:]]:
-            if target.startswith(("http://", "https://", "#")):
+            if target.startswith(("http://", "https://")):
                 continue
-            assert (document.parent / target.split("#")[0]).exists(), f"{document.name} links to missing {target}"
+            path, _, anchor = target.partition("#")
+            linked = document.parent / path if path else document
+            assert linked.exists(), f"{document.name} links to missing {target}"
+            assert not anchor or anchor in heading_anchors(linked), f"{document.name} links to missing {target}"
+
+
+def names_something_that_exists(path: str) -> bool:
+    """A path, or a test's node id (`tests/x.py::test_y`): the file, and the test in it."""
+    path, _, test = path.partition("::")
+    return (ROOT / path).exists() and (not test or f"def {test}(" in (ROOT / path).read_text())
 
 
 def test_paths_the_documents_name_exist() -> None:
@@ -52,9 +77,9 @@ def test_paths_the_documents_name_exist() -> None:
     pattern = re.compile(r"`((?:bench|docs|events|functions|layers|scripts|tests|tools)/[^`\s<>*]*)`")
     missing = [
         f"{document.name}: {path}"
-        for document in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+        for document in DOCUMENTS
         for path in pattern.findall(document.read_text())
-        if not (ROOT / path).exists()
+        if not names_something_that_exists(path)
     ]
     assert missing == []
 
