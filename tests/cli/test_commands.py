@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -106,6 +107,13 @@ def test_local_up_serves_producers_and_the_cli_until_sigterm(tmp_path: Path):
         deadline = time.monotonic() + 60
         exports = _wait_for_exports(up, tmp_path, deadline)
         assert {"AWS_ENDPOINT_URL", "PINSYNC_QUEUE_URL", "STATE_TABLE_NAME", "TOKEN_SECRET_ID"} <= set(exports)
+        # operations.md lists the export lines by name ("credentials": the region and the moto keys), then the door's
+        operations = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+        export_lines = operations.split("writes the export lines (", 1)[1].split(")", 1)[0]
+        credentials = {"AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        door = {"PINSYNC_INGEST_URL", "PINSYNC_INGEST_TOKEN"}
+        assert set(exports) - credentials - door == set(re.findall(r"`([A-Z_]+)`", export_lines))
+        assert door <= set(exports)
         assert exports["PINSYNC_EMULATOR_URL"].startswith("http://127.0.0.1:")
         assert exports["PINSYNC_INGEST_URL"].startswith("http://127.0.0.1:")
         assert exports["PINSYNC_INGEST_URL"].endswith("/ingest/profiles")
