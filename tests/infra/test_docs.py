@@ -251,3 +251,11 @@ def test_the_code_layout_names_every_module_of_the_layer() -> None:
             if module.stem not in words | {"__init__"}
         ]
     assert missing == []
+
+
+def test_the_exclusions_left_out_of_the_excluded_share_are_the_ones_the_table_says() -> None:
+    from pinsync.sync.outcome import _NOT_IN_THE_RATE
+
+    table = section((ROOT / "docs" / "reasons.md").read_text(), "Identities excluded (`identities.excluded_by_reason`)")
+    said = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `") and "left out of the" in line}
+    assert said == {str(reason) for reason in _NOT_IN_THE_RATE}
