@@ -231,6 +231,8 @@ def test_the_exit_code_table_is_the_command_lines() -> None:
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)}
     codes = {getattr(stack, name) for name in dir(stack) if name.startswith("EXIT_")} | {main.EXIT_INTERRUPTED}
     assert documented == codes
+    in_help = re.findall(r"(?:: |; )(\d+) ", " ".join((main.__doc__ or "").split("Exit codes", 1)[1].split()))
+    assert {int(code) for code in in_help} == codes  # `pinsync --help` says the same
 
 
 def test_the_code_layout_names_every_module_of_the_layer() -> None:

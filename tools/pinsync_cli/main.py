@@ -4,7 +4,7 @@ Works against a deployed stack (`--stack-name`: its CloudFormation outputs and p
 ARNs/URLs) and against the local stack (`AWS_ENDPOINT_URL`; see `pinsync local up`).
 
 Exit codes: 0 ok; 1 partial failure (rows rejected, messages not sent or not moved); 2 usage or configuration
-error; 3 a remote service (Pinterest) refused; 4 AWS error.
+error; 3 a remote service (Pinterest) refused; 4 AWS error; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
