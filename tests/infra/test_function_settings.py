@@ -248,3 +248,15 @@ def test_the_documented_expiry_check_is_what_the_schedule_sends_and_the_function
     assert sent["SecretId"] == "${TokenSecret}"  # the stack's token secret, whose ARN is the TokenSecretArn output
     assert isinstance(parse_event(json.loads(documented)), ExpiryCheckEvent)
     assert isinstance(parse_event(sent), ExpiryCheckEvent)
+
+
+def test_both_documented_webhook_secret_formats_are_read() -> None:
+    from pinsync.adapters.webhook import _url_from
+
+    [row] = [line for line in CONFIGURATION.splitlines() if line.startswith("| `AlertWebhookSecretArn` |")]
+    [document] = re.findall(r"`(\{\"url\": [^`]+\})`", row)
+    url = json.loads(document)["url"]
+    assert "`https://`" in row and url.startswith("https://")
+    assert _url_from(document) == url
+    assert _url_from(url) == url
+    assert _url_from(url.replace("https://", "http://")) is None  # "https://" is the documented scheme
