@@ -261,3 +261,12 @@ def test_the_exclusions_left_out_of_the_excluded_share_are_the_ones_the_table_sa
     table = section((ROOT / "docs" / "reasons.md").read_text(), "Identities excluded (`identities.excluded_by_reason`)")
     said = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `") and "left out of the" in line}
     assert said == {str(reason) for reason in _NOT_IN_THE_RATE}
+
+
+def test_the_documented_privacy_request_event_has_the_events_fields() -> None:
+    from pinsync.events import ErasedIdentities, PrivacyRequest
+
+    text = (ROOT / "docs" / "message-contract.md").read_text()
+    sample = " ".join(text.split("`Privacy Request` event reports it: `", 1)[1].split("`", 1)[0].split())
+    documented = set(re.findall(r'"(\w+)":', sample))
+    assert documented == {*PrivacyRequest.model_fields, *ErasedIdentities.model_fields}
