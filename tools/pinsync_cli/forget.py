@@ -58,7 +58,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     for kind in IdentityKind:
         flag = "--" + kind.value.replace("_", "-")
         parser.add_argument(
-            flag, dest=kind.value, action="append", default=[], metavar="VALUE", help=f"a {kind} to erase"
+            flag, dest=kind.value, action="append", default=[], metavar="VALUE", help=f"{kind} to erase (repeatable)"
         )
     parser.add_argument("--file", help="identities, one per line or CSV kind,value ('-' reads standard input)")
     parser.add_argument(
