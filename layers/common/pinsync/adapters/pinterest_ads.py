@@ -7,6 +7,10 @@
   object up by name before trying again.
 - 401: re-read the token secret, bypassing the cache, and retry once (a rotation may just have happened).
 - Other 4xx: raised as typed errors for the caller to decide (400 → split and exclude; others → retry later).
+- 3xx: never followed (Pinterest's API answers none; requests would turn a PATCH into a GET whose 200 looks like an
+  update, or repeat a POST's records to another host), an answer error like any other that breaks the contract.
+- Bodies are read as they arrive, at most :data:`MAX_ANSWER_BYTES` once decoded (a gzip bomb stays small) and only
+  while the invocation has time: requests' timeout bounds each read of the socket, not the whole body.
 
 Errors carry the status, Pinterest's error ``code`` and the operation, never a response body (it could echo
 records) nor a token.
@@ -14,6 +18,7 @@ records) nor a token.
 
 from __future__ import annotations
 
+import json as json_module
 import random
 import re
 import time
@@ -22,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import (
@@ -46,6 +52,10 @@ LIST_TYPE = "EMAIL"  # records are SHA-256 hex digests; Pinterest tells emails a
 PAGE_SIZE = 250
 MAX_PAGES = 400  # 100,000 lists or audiences, far more than an ad account holds
 _ID = re.compile(r"^\d{1,18}$")
+# A page of 250 lists or audiences is some 100 KB; an error object far less. Past these, the body is not read on.
+MAX_ANSWER_BYTES = 4 << 20
+MAX_ERROR_BYTES = 64 << 10
+_READ_BYTES = 64 << 10
 
 
 class PinterestClient:
@@ -197,6 +207,8 @@ class PinterestClient:
                     params=params,
                     headers=headers,
                     timeout=self._timeout_now(),
+                    stream=True,  # the body is read by read_body: bounded in size and in time
+                    allow_redirects=False,
                 )
             except requests.RequestException as error:
                 # Connection refused or reset, timeouts, and a body cut off mid-way (ChunkedEncodingError) alike:
@@ -205,11 +217,28 @@ class PinterestClient:
                 failure = PinterestTransientError(f"{operation}: {type(error).__name__}")
                 self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
                 continue
-            self._record_call(started, str(response.status_code))
-            if response.ok:
-                return _json_object(response) if answer else {}
-            code = error_code(response)
             status = response.status_code
+            try:
+                with response:  # closed before any wait: a streamed answer holds its connection until then
+                    body = _read_answer(response, self._deadline, answer=answer)
+            except _UNREADABLE as error:  # a 2xx cut off mid-way, or arriving past the deadline: as a connection error
+                self._record_call(started, "error")
+                cause = "out of time" if isinstance(error, _OutOfTimeError) else type(error).__name__
+                failure = PinterestTransientError(f"{operation}: {cause} reading the answer", status=status)
+                self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
+                continue
+            self._record_call(started, str(status))
+            if 300 <= status < 400:  # applied or not, nobody can say: ambiguous, like a timeout
+                raise PinterestAnswerError(f"{operation}: HTTP {status}, a redirect (not followed)", status=status)
+            if 200 <= status < 300:
+                if not answer:
+                    return {}
+                if body is None:
+                    raise PinterestAnswerError(
+                        f"{operation}: the answer is larger than {MAX_ANSWER_BYTES} bytes", status=status
+                    )
+                return _json_object(body, status)
+            code = error_code(body)
             if status == 401 and not token_reread:
                 token_reread = force_refresh = True
                 logger.info("Pinterest answered 401; re-reading the token secret", extra={"operation": operation})
@@ -268,27 +297,68 @@ def _created_id(created: Mapping[str, Any], operation: str) -> str:
     return identifier
 
 
-def _json_object(response: requests.Response) -> dict[str, Any]:
-    if not response.content:
+class _OutOfTimeError(Exception):
+    """The invocation's usable time ran out while an answer was still arriving."""
+
+
+# What reading a streamed body may raise: requests' errors, urllib3's (a body cut off, a read timeout, an encoding
+# that does not decode), the socket's, and running out of time.
+_UNREADABLE = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _OutOfTimeError)
+
+
+def read_body(response: requests.Response, limit: int, deadline: Deadline | None = None) -> bytes | None:
+    """The body of a response requested with ``stream=True``, decoded as it arrives; None once it passes ``limit``
+    bytes (the rest is neither read nor decompressed: a gzip bomb stays small). Each read takes what one read of the
+    socket brings, so the deadline is checked at least once per socket timeout: requests' timeout bounds each read,
+    not the body, and a byte every few seconds never times out. Raises what the transport raises, and
+    :class:`_OutOfTimeError`."""
+    body = bytearray()
+    while True:
+        if deadline is not None and not deadline.allows(0.0):
+            raise _OutOfTimeError
+        chunk = response.raw.read1(_READ_BYTES, decode_content=True)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            return None
+
+
+def _read_answer(response: requests.Response, deadline: Deadline, *, answer: bool) -> bytes | None:
+    """What the client needs of a body: a 2xx's whole (bounded) when it reads the answer; otherwise the start of it,
+    for the error code (read at all so the connection can be reused), whose failure to arrive changes nothing."""
+    status = response.status_code
+    if 300 <= status < 400:
+        return None
+    if 200 <= status < 300 and answer:
+        return read_body(response, MAX_ANSWER_BYTES, deadline)
+    try:
+        return read_body(response, MAX_ERROR_BYTES, deadline)
+    except _UNREADABLE:
+        return None
+
+
+def _json_object(body: bytes, status: int) -> dict[str, Any]:
+    if not body:
         return {}
     try:
-        body = response.json()
+        parsed = json_module.loads(body)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-        raise PinterestAnswerError(
-            "Pinterest answered with a body that is not JSON", status=response.status_code
-        ) from None
-    if not isinstance(body, dict):
-        raise PinterestAnswerError("Pinterest answered with JSON that is not an object", status=response.status_code)
-    return body
+        raise PinterestAnswerError("Pinterest answered with a body that is not JSON", status=status) from None
+    if not isinstance(parsed, dict):
+        raise PinterestAnswerError("Pinterest answered with JSON that is not an object", status=status)
+    return parsed
 
 
-def error_code(response: requests.Response) -> int | None:
-    """Pinterest's ``{code, message}`` error code, if the body has one."""
+def error_code(body: bytes | None) -> int | None:
+    """Pinterest's ``{code, message}`` error code, if the body (as :func:`read_body` gives it) has one."""
+    if not body:
+        return None
     try:
-        body = response.json()
+        parsed = json_module.loads(body)
     except (ValueError, RecursionError):
         return None
-    code = body.get("code") if isinstance(body, dict) else None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
     return code if isinstance(code, int) else None
 
 

@@ -3,17 +3,20 @@
 ``POST {base}/oauth/token`` with HTTP Basic ``client_id:client_secret`` and a form body. The call is **not**
 retried: with continuous refresh, Pinterest may have rotated (and revoked) the refresh token even when the
 answer was lost, so a blind retry could only earn an invalid grant. The rotation protocol retries the whole step
-instead. Errors carry the HTTP status and Pinterest's error code, never a response body or a token.
+instead. Errors carry the HTTP status and Pinterest's error code, never a response body or a token. A redirect is
+never followed: a 307 or 308 would repeat the form, and its refresh token, to wherever it points.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import requests
+import urllib3
 from pydantic import ValidationError
 
-from pinsync.adapters.pinterest_ads import PinterestClient, error_code
+from pinsync.adapters.pinterest_ads import MAX_ANSWER_BYTES, MAX_ERROR_BYTES, PinterestClient, error_code, read_body
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import InvalidGrantError, PinterestAnswerError, PinterestError, PinterestTransientError
 from pinsync.core.observability import MetricsSink
@@ -50,14 +53,23 @@ class PinterestOAuthClient:
                 auth=(client_id, client_secret),
                 headers={"Accept": "application/json"},
                 timeout=self._timeout,
+                stream=True,  # read by read_body, within a bound
+                allow_redirects=False,
             )
-        except requests.RequestException as error:  # connection, timeout, or a body cut off mid-way
+            with response:
+                status = response.status_code
+                body = read_body(response, MAX_ANSWER_BYTES if response.ok else MAX_ERROR_BYTES)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            # connection, timeout, or a body cut off mid-way
             raise PinterestTransientError(f"{OPERATION}: {type(error).__name__}") from None
-        status = response.status_code
-        code = error_code(response)
-        if response.ok:
+        code = error_code(body)
+        if 300 <= status < 400:
+            raise PinterestAnswerError(f"{OPERATION}: HTTP {status}, a redirect (not followed)", status=status)
+        if 200 <= status < 300:
             try:
-                return TokenGrant.model_validate(response.json())
+                if body is None:
+                    raise ValueError("larger than any token response")
+                return TokenGrant.model_validate(json.loads(body))
             except (ValueError, ValidationError, RecursionError):
                 # 2xx: Pinterest may well have refreshed (and revoked the old refresh token) all the same.
                 raise PinterestAnswerError(f"{OPERATION}: the answer is not a token response", status=status) from None
