@@ -1,6 +1,7 @@
 """The Pinterest clients against answers no Pinterest should give: redirects, bodies too large or too slow to read
-whole. Each must end in a typed error the use case decides on (retry, isolate, exclude), never in records or a token
-sent elsewhere, memory filled, or an invocation held past its deadline."""
+whole, ids and error codes outside the spec's shapes. Each must end in a typed error the use case decides on (retry,
+isolate, exclude), never in records or a token sent elsewhere, memory filled, or an invocation held past its
+deadline."""
 
 from __future__ import annotations
 
@@ -152,3 +153,28 @@ def test_an_answer_that_trickles_in_stops_at_the_invocation_deadline():
     with pytest.raises(PinterestTransientError, match="out of time"):
         client(remaining=lambda: 60.0 - clock[0]).find_customer_list("dest seg")
     assert clock[0] <= 60.0 - 5.0 + 1.0  # the deadline's reserve kept, but for one read
+
+
+# -- ids and error codes outside the spec's shapes -------------------------------------------------------------------
+
+
+@responses.activate
+@pytest.mark.parametrize("identifier", ["123\n", "\u0661\u0662\u0663", "1" * 1000, 12.0, -5])
+def test_an_id_outside_the_spec_pattern_is_no_id(identifier: object):
+    """The spec's ``^\\d+$`` is an ECMA-262 pattern: ASCII digits, and ``$`` ends the string (Python's ``$`` also
+    matches before a final newline, and its ``\\d`` takes any Unicode digit)."""
+    responses.add(responses.POST, LISTS, json={"id": identifier})
+
+    with pytest.raises(PinterestTransientError, match="without a valid id"):
+        client().create_customer_list("dest seg", ["a" * 64])
+
+
+@responses.activate
+@pytest.mark.parametrize("code", [True, 10**30, "2", None, 1.5])
+def test_an_error_code_that_is_no_plausible_integer_is_no_code(code: object):
+    """The code names the exclusion reason, a metric dimension: never ``True`` nor 31 digits."""
+    responses.add(responses.PATCH, f"{LISTS}/77", json={"code": code, "message": "bad"}, status=400)
+
+    with pytest.raises(PinterestRejectedError) as raised:
+        client().update_customer_list("77", Operation.ADD, ["a" * 64])
+    assert raised.value.code is None

@@ -51,11 +51,13 @@ from pinsync.sync.membership import Operation
 LIST_TYPE = "EMAIL"  # records are SHA-256 hex digests; Pinterest tells emails and MAIDs apart on ingestion
 PAGE_SIZE = 250
 MAX_PAGES = 400  # 100,000 lists or audiences, far more than an ad account holds
-_ID = re.compile(r"^\d{1,18}$")
+_ID = re.compile(r"[0-9]{1,18}")  # the spec's ``^\d+$`` is ECMA-262: ASCII digits, and ``$`` ends the string
 # A page of 250 lists or audiences is some 100 KB; an error object far less. Past these, the body is not read on.
 MAX_ANSWER_BYTES = 4 << 20
 MAX_ERROR_BYTES = 64 << 10
 _READ_BYTES = 64 << 10
+# Pinterest's error codes are small integers; the code names an exclusion reason, which is a metric dimension.
+_CODES = range(-(2**31), 2**31)
 
 
 class PinterestClient:
@@ -286,7 +288,7 @@ def pinterest_id(value: Any) -> str | None:
     """An object id as the spec defines them (a string of 1 to 18 digits; an integer is accepted), else None."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         value = str(value)
-    return value if isinstance(value, str) and _ID.match(value) else None
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
 def _created_id(created: Mapping[str, Any], operation: str) -> str:
@@ -351,7 +353,7 @@ def _json_object(body: bytes, status: int) -> dict[str, Any]:
 
 
 def error_code(body: bytes | None) -> int | None:
-    """Pinterest's ``{code, message}`` error code, if the body (as :func:`read_body` gives it) has one."""
+    """Pinterest's ``{code, message}`` error code, if the body (as :func:`read_body` gives it) has a plausible one."""
     if not body:
         return None
     try:
@@ -359,7 +361,7 @@ def error_code(body: bytes | None) -> int | None:
     except (ValueError, RecursionError):
         return None
     code = parsed.get("code") if isinstance(parsed, dict) else None
-    return code if isinstance(code, int) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) and code in _CODES else None
 
 
 def _template(path: str) -> str:
