@@ -72,10 +72,12 @@ def test_a_redirected_token_refresh_never_sends_the_refresh_token_elsewhere():
     responses.add(responses.POST, f"{BASE}/oauth/token", status=307, headers={"Location": ELSEWHERE})
     responses.add(responses.POST, ELSEWHERE, json={"access_token": "pina_x", "refresh_token": "pinr_y"})
 
-    with pytest.raises(PinterestAnswerError) as raised:
+    with pytest.raises(PinterestTransientError) as raised:
         PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
     assert [call.request.url for call in responses.calls] == [f"{BASE}/oauth/token"]
     assert "pinr_x" not in str(raised.value)
+    # not an answer error: the rotation reads that as "a 2xx, the old refresh token is likely spent"
+    assert not isinstance(raised.value, PinterestAnswerError)
 
 
 # -- bodies: read as they come, within a bound and the invocation's time -------------------------------------------

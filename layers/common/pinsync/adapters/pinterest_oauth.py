@@ -63,8 +63,8 @@ class PinterestOAuthClient:
             # connection, timeout, or a body cut off mid-way
             raise PinterestTransientError(f"{OPERATION}: {type(error).__name__}") from None
         code = error_code(body)
-        if 300 <= status < 400:
-            raise PinterestAnswerError(f"{OPERATION}: HTTP {status}, a redirect (not followed)", status=status)
+        if 300 <= status < 400:  # no 2xx: nothing says the refresh happened (the rotation tries again)
+            raise PinterestTransientError(f"{OPERATION}: HTTP {status}, a redirect (not followed)", status=status)
         if 200 <= status < 300:
             try:
                 if body is None:
