@@ -20,6 +20,7 @@ class FakePinterest:
     create_failures: list[PinterestError] = field(default_factory=list)  # raised by the next create calls, in order
     audience_failure: PinterestError | None = None
     lookup_failures: dict[str, PinterestError] = field(default_factory=dict)  # list name → what its lookup raises
+    retried: bool = False  # what updates answer: accepted on a retry after an ambiguous attempt
 
     def _check(self, records: Sequence[str]) -> None:
         if self.failure is not None:
@@ -45,13 +46,14 @@ class FakePinterest:
             raise self.lookup_failures[name]
         return self.names.get(name)
 
-    def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> None:
+    def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> bool:
         self.calls.append((operation.value, customer_list_id, len(records)))
         self._check(records)
         if operation is Operation.ADD:
             self.lists[customer_list_id].update(records)
         else:
             self.lists[customer_list_id].difference_update(records)
+        return self.retried
 
     def create_audience(self, name: str, customer_list_id: str) -> str:
         self.calls.append(("audience", name, 0))

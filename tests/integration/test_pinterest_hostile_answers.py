@@ -180,3 +180,29 @@ def test_an_error_code_that_is_no_plausible_integer_is_no_code(code: object):
     with pytest.raises(PinterestRejectedError) as raised:
         client().update_customer_list("77", Operation.ADD, ["a" * 64])
     assert raised.value.code is None
+
+
+# -- an update accepted on a retry: the attempt before it may still land --------------------------------------------
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("first", "retried"),
+    [
+        (requests.exceptions.ReadTimeout("no answer"), True),  # sent, unanswered: Pinterest may be applying it
+        (requests.exceptions.ConnectionError("reset"), True),
+        ({"status": 503}, True),
+        ({"status": 429}, False),  # refused before anything was applied
+        ({"status": 401}, False),
+        (None, False),
+    ],
+    ids=["read-timeout", "reset", "503", "429", "401", "none"],
+)
+def test_an_update_says_whether_an_ambiguous_attempt_preceded_the_accepted_one(first: object, retried: bool):
+    if isinstance(first, Exception):
+        responses.add(responses.PATCH, f"{LISTS}/77", body=first)
+    elif isinstance(first, dict):
+        responses.add(responses.PATCH, f"{LISTS}/77", json={"code": 1, "message": "x"}, status=first["status"])
+    responses.add(responses.PATCH, f"{LISTS}/77", json={"id": "77"})
+
+    assert client().update_customer_list("77", Operation.ADD, ["a" * 64]) is retried

@@ -547,3 +547,17 @@ def test_a_denial_that_would_remove_more_than_its_message_may_ask_is_rejected_al
     assert outcome.failed_message_ids(["m1", "m2"]) == ["m1"]
     assert outcome.skipped == {"no_customer_list": 600}  # these lists are only listed, not mapped, in this fake
     assert pinterest.calls == []
+
+
+def test_an_update_accepted_on_a_retry_after_an_ambiguous_attempt_holds_the_audience_for_the_settle_time():
+    """The client retried a timed-out PATCH and the retry was accepted: the timed-out attempt may still land at
+    Pinterest, and must not land after the next invocation's request for the same records."""
+    mappings = FakeMappings({"seg": ready("seg", "77")})
+    clock = Clock()
+    ledger = InMemoryLedger()
+    pinterest = FakePinterest(lists={"77": set()}, retried=True)
+    outcome = leased_run(
+        [body(profile({"seg": "realized"}, email="a@x.co"))], mappings, pinterest, clock, ledger=ledger
+    )
+    assert outcome.added == 1 and outcome.failed == {}
+    assert mappings.writers["seg"] == ("inv-1", clock.now + timedelta(seconds=20)) and "seg" in mappings.settling

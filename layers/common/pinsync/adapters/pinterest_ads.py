@@ -4,7 +4,7 @@
   time), then retry.
 - 5xx, timeouts and connection errors: bounded exponential backoff with full jitter. Creating a list or an
   audience is not idempotent, so those calls are not retried after an ambiguous failure: the caller looks the
-  object up by name before trying again.
+  object up by name before trying again. An update accepted on a retry says so: the ambiguous attempt may still land.
 - 401: re-read the token secret, bypassing the cache, and retry once (a rotation may just have happened).
 - Other 4xx: raised as typed errors for the caller to decide (400 → split and exclude; others → retry later).
 - 3xx: never followed (Pinterest's API answers none; requests would turn a PATCH into a GET whose 200 looks like an
@@ -87,6 +87,7 @@ class PinterestClient:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._metrics = metrics
+        self._ambiguous_attempt = False  # of the last call: an attempt that Pinterest may have applied failed
 
     # -- the port -------------------------------------------------------------------------------------------
 
@@ -121,10 +122,11 @@ class PinterestClient:
     def find_customer_list(self, name: str) -> str | None:
         return self._find_by_name(f"/ad_accounts/{self._account}/customer_lists", name)
 
-    def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> None:
+    def update_customer_list(self, customer_list_id: str, operation: Operation, records: Sequence[str]) -> bool:
         body = {"operation_type": operation.value, "records": ",".join(records)}
         path = f"/ad_accounts/{self._account}/customer_lists/{quote(customer_list_id, safe='')}"
         self._call("PATCH", path, json=body, answer=False)  # a 2xx is all that matters: its body is not read
+        return self._ambiguous_attempt
 
     def create_audience(self, name: str, customer_list_id: str) -> str:
         body = {"name": name, "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": customer_list_id}}
@@ -193,6 +195,7 @@ class PinterestClient:
         operation = f"{method} {_template(path)}"
         attempt = 0
         token_reread = force_refresh = False
+        self._ambiguous_attempt = False
         while True:
             attempt += 1
             try:
@@ -218,6 +221,7 @@ class PinterestClient:
                 self._record_call(started, "error")
                 failure = PinterestTransientError(f"{operation}: {type(error).__name__}")
                 self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
+                self._ambiguous_attempt = True
                 continue
             status = response.status_code
             try:
@@ -256,6 +260,7 @@ class PinterestClient:
             if status >= 500:
                 failure = PinterestTransientError(f"{operation}: HTTP {status}", status=status, code=code)
                 self._wait_or_raise(failure, self._policy.backoff(attempt, self._rng), attempt, retry=idempotent)
+                self._ambiguous_attempt = True
                 continue
             if status == 400:
                 raise PinterestRejectedError(f"{operation}: rejected (code {code})", status=status, code=code)

@@ -567,7 +567,7 @@ class AudienceSync:
             outcome.fail(request.changes, FailureReason.DEADLINE)
             return
         try:
-            self._pinterest.update_customer_list(request.customer_list_id, request.operation, request.records)
+            retried = self._pinterest.update_customer_list(request.customer_list_id, request.operation, request.records)
         except PinterestRejectedError as error:
             if len(request.changes) == 1:  # sent alone: judged once the run knows whether the list accepts others
                 self._suspects.append((request.customer_list_id, request.operation, request.changes[0], error))
@@ -578,7 +578,7 @@ class AudienceSync:
             self._note_outage(error)
             self._failed(request.changes, error, outcome)
             return
-        self._accepted(request)
+        self._accepted(request, retried)
         self._sent(request.changes, outcome)
 
     def _isolate(self, request: Request, outcome: RunOutcome) -> None:
@@ -598,7 +598,7 @@ class AudienceSync:
                 outcome.fail(part.changes, self._outage.reason if self._outage is not None else FailureReason.DEADLINE)
                 continue
             try:
-                self._pinterest.update_customer_list(part.customer_list_id, part.operation, part.records)
+                retried = self._pinterest.update_customer_list(part.customer_list_id, part.operation, part.records)
             except PinterestRejectedError as error:
                 if len(part.changes) > 1:
                     parts.extend(reversed(part.halves()))
@@ -614,15 +614,20 @@ class AudienceSync:
                 self._failed(part.changes, error, outcome)
                 continue
             accepted = True
-            self._accepted(part)
+            self._accepted(part, retried)
             self._sent(part.changes, outcome)
         self._suspects.extend(
             (request.customer_list_id, request.operation, change, error) for change, error in suspects
         )
 
-    def _accepted(self, request: Request) -> None:
+    def _accepted(self, request: Request, retried: bool) -> None:
+        """Pinterest accepted the request. If only a retry was (``retried``: an earlier attempt failed ambiguously),
+        that attempt may still land: the audience is held for the settle time, as after a failure, so that it cannot
+        land after a later invocation's request. The records' state is the request's either way: not uncertain."""
         self._consecutive_failures = 0
         self._accepting.add((request.customer_list_id, request.operation))
+        if retried and self._audience is not None:
+            self._audience.settle = True
 
     def _judge_suspects(self, outcome: RunOutcome) -> None:
         """A record Pinterest refused on its own is excluded only when Pinterest's answers are evidence against that
