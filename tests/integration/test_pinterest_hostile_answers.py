@@ -206,3 +206,17 @@ def test_an_update_says_whether_an_ambiguous_attempt_preceded_the_accepted_one(f
     responses.add(responses.PATCH, f"{LISTS}/77", json={"id": "77"})
 
     assert client().update_customer_list("77", Operation.ADD, ["a" * 64]) is retried
+
+
+# -- a page without its required items: no evidence that the name is free ---------------------------------------
+
+
+@responses.activate
+@pytest.mark.parametrize("body", ["", "{}", '{"bookmark": null}', '{"items": null}'])
+def test_a_list_page_without_items_is_an_answer_error_not_a_name_that_is_free(body: str):
+    """The spec's Paginated requires ``items``. Read as an empty page, such an answer said "no list of that name", and
+    the caller created a second list (or, after a failed creation, skipped removals as if no list existed)."""
+    responses.add(responses.GET, LISTS, body=body, status=200)
+
+    with pytest.raises(PinterestAnswerError):
+        client().find_customer_list("dest seg")

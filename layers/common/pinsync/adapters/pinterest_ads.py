@@ -163,9 +163,9 @@ class PinterestClient:
             if bookmark:
                 params["bookmark"] = bookmark
             page = self._call("GET", path, params=params)
-            items = page.get("items", [])
+            items = page.get("items")  # required: a page without it is no evidence that the name is free
             if not isinstance(items, list):
-                raise PinterestAnswerError(f"{operation}: the page's items is not a list")
+                raise PinterestAnswerError(f"{operation}: the page's items is missing or not a list")
             for item in items:
                 if not isinstance(item, dict):
                     raise PinterestAnswerError(f"{operation}: a page item is not an object")
