@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import random
+import traceback
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -220,3 +221,27 @@ def test_a_list_page_without_items_is_an_answer_error_not_a_name_that_is_free(bo
 
     with pytest.raises(PinterestAnswerError):
         client().find_customer_list("dest seg")
+
+
+# -- what an error carries: never the token, even in the exception it was raised from ----------------------------
+
+
+@responses.activate
+def test_a_token_requests_refuses_to_send_never_reaches_the_traceback():
+    """requests refuses a header value with a line break, quoting it whole (``Bearer <token>``) in its exception. The
+    client's error names the exception type only; the exception it was raised while handling must not be shown with
+    it (a traceback prints the chain: the CLI's, a test's, a logger's ``exc_info``)."""
+    pinterest = PinterestClient(
+        base_url=BASE,
+        ad_account_id="123",
+        tokens=StaticToken("pina_secret\r\n"),
+        session=requests.Session(),
+        deadline=Deadline(lambda: 60.0),
+        sleep=lambda _seconds: None,
+        rng=random.Random(1),
+        metrics=NO_METRICS,
+    )
+
+    with pytest.raises(PinterestTransientError) as raised:
+        pinterest.update_customer_list("77", Operation.ADD, ["a" * 64])
+    assert "pina_secret" not in "".join(traceback.format_exception(raised.value))

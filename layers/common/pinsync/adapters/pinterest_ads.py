@@ -270,7 +270,9 @@ class PinterestClient:
 
     def _wait_or_raise(self, error: PinterestError, wait: float, attempt: int, *, retry: bool) -> None:
         if not retry or attempt >= self._policy.max_attempts or not self._deadline.allows(wait + self._timeout):
-            raise error
+            # Often raised while handling requests' exception, whose text may quote the URL or a header (the token):
+            # never shown with it.
+            raise error from None
         logger.info(
             "Retrying Pinterest call", extra={"reason": error.reason, "attempt": attempt, "wait_s": round(wait, 2)}
         )
