@@ -245,3 +245,13 @@ def test_a_token_requests_refuses_to_send_never_reaches_the_traceback():
     with pytest.raises(PinterestTransientError) as raised:
         pinterest.update_customer_list("77", Operation.ADD, ["a" * 64])
     assert "pina_secret" not in "".join(traceback.format_exception(raised.value))
+
+
+@responses.activate
+def test_an_interim_answer_taken_for_the_final_one_is_ambiguous_not_a_refusal():
+    """http.client skips a 100 Continue only: a 103 Early Hints comes back as the status, the final answer unread.
+    The PATCH was received and may be applied: transient (ambiguous), not ``pinterest_refused`` (nothing applied)."""
+    responses.add(responses.PATCH, f"{LISTS}/77", status=103)
+
+    with pytest.raises(PinterestTransientError):
+        client().update_customer_list("77", Operation.ADD, ["a" * 64])

@@ -236,6 +236,8 @@ class PinterestClient:
             self._record_call(started, str(status))
             if 300 <= status < 400:  # applied or not, nobody can say: ambiguous, like a timeout
                 raise PinterestAnswerError(f"{operation}: HTTP {status}, a redirect (not followed)", status=status)
+            if status < 200:  # an interim answer (http.client passes any but 100 on): the final one never came
+                raise PinterestAnswerError(f"{operation}: HTTP {status}, an interim answer", status=status)
             if 200 <= status < 300:
                 if not answer:
                     return {}
@@ -337,7 +339,7 @@ def _read_answer(response: requests.Response, deadline: Deadline, *, answer: boo
     """What the client needs of a body: a 2xx's whole (bounded) when it reads the answer; otherwise the start of it,
     for the error code (read at all so the connection can be reused), whose failure to arrive changes nothing."""
     status = response.status_code
-    if 300 <= status < 400:
+    if status < 200 or 300 <= status < 400:
         return None
     if 200 <= status < 300 and answer:
         return read_body(response, MAX_ANSWER_BYTES, deadline)
