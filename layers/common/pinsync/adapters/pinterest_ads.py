@@ -319,7 +319,8 @@ _UNREADABLE = (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
 
 def read_body(response: requests.Response, limit: int, deadline: Deadline | None = None) -> bytes | None:
     """The body of a response requested with ``stream=True``, decoded as it arrives; None once it passes ``limit``
-    bytes (the rest is neither read nor decompressed: a gzip bomb stays small). Each read takes what one read of the
+    bytes (the rest is neither read nor decompressed: a gzip bomb stays small, as urllib3 2.6+ decompresses no more
+    than a read asks for, CVE-2025-66471; requirements.txt pins a later one). Each read takes what one read of the
     socket brings, so the deadline is checked at least once per socket timeout: requests' timeout bounds each read,
     not the body, and a byte every few seconds never times out. Raises what the transport raises, and
     :class:`_OutOfTimeError`."""
