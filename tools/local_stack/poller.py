@@ -9,6 +9,7 @@ until the queue's redrive policy moves them to the dead-letter queue.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +44,24 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda's SQS record carries it: ``stringValue``/``binaryValue`` (base64),
+    ``stringListValues``, ``binaryListValues`` and ``dataType``."""
+    shaped: dict[str, Any] = {}
+    if "StringValue" in value:
+        shaped["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        shaped["binaryValue"] = _base64(value["BinaryValue"])
+    shaped["stringListValues"] = list(value.get("StringListValues", []))
+    shaped["binaryListValues"] = [_base64(item) for item in value.get("BinaryListValues", [])]
+    shaped["dataType"] = value["DataType"]
+    return shaped
 
 
 @dataclass
@@ -116,17 +135,25 @@ class SqsPoller:
         return failures
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
+        """The record Lambda makes of a received message ("Example standard queue message event",
+        https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html): message attributes in lower camel case with
+        binary values base64-encoded, not as ReceiveMessage returns them, and the queue's own Region."""
+        record = {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
             "attributes": message.get("Attributes", {}),
-            "messageAttributes": message.get("MessageAttributes", {}),
+            "messageAttributes": {
+                name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            },
             "md5OfBody": message.get("MD5OfBody", ""),
             "eventSource": "aws:sqs",
             "eventSourceARN": self._arn,
-            "awsRegion": "us-east-1",
+            "awsRegion": self._arn.split(":")[3],
         }
+        if "MD5OfMessageAttributes" in message:
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        return record
 
     def queue_is_drained(self) -> bool:
         attributes = self.sqs.get_queue_attributes(

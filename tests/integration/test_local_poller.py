@@ -1,0 +1,103 @@
+"""The local stand-in for Lambda's SQS event source mapping (tools/local_stack/poller.py) against moto in-process:
+the event it builds and what it does with the function's answer, as AWS documents them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from local_stack.poller import SqsPoller
+from moto import mock_aws
+from pinsync.adapters.sqs_redrive import ORIGINAL_SENT_TIMESTAMP
+from pinsync.sync.runtime import inbound_messages
+
+from tests.builders import EPOCH
+from tests.integration.conftest import REGION, fake_aws_environment
+
+Respond = Callable[[list[str]], Any]
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    fake_aws_environment(monkeypatch)
+    with mock_aws():
+        yield boto3.client("sqs", region_name=REGION)
+
+
+def _queue(sqs: Any, messages: int) -> str:
+    url: str = sqs.create_queue(QueueName="audience", Attributes={"VisibilityTimeout": "600"})["QueueUrl"]
+    for number in range(messages):
+        sqs.send_message(QueueUrl=url, MessageBody=f"message {number}")
+    return url
+
+
+def _left_on_queue(sqs: Any, url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
+
+
+class Recorder:
+    """A handler that records its events and answers what ``respond`` makes of the batch's message ids."""
+
+    def __init__(self, respond: Respond) -> None:
+        self.respond = respond
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        self.events.append(event)
+        return self.respond([record["messageId"] for record in event["Records"]])
+
+
+def test_message_attributes_reach_the_function_shaped_as_lambda_shapes_them(sqs: Any) -> None:
+    # Lambda's SQS records carry message attributes in lower camel case, binary values base64-encoded, and
+    # md5OfMessageAttributes (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, "Example standard queue
+    # message event"): the sync function reads a redrive's ORIGINAL_SENT_TIMESTAMP["stringValue"].
+    url = _queue(sqs, 0)
+    first_sent_ms = 1_795_860_000_000
+    sent = sqs.send_message(
+        QueueUrl=url,
+        MessageBody="{}",
+        MessageAttributes={
+            ORIGINAL_SENT_TIMESTAMP: {"DataType": "Number", "StringValue": str(first_sent_ms)},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        },
+    )
+    recorder = Recorder(lambda ids: {"batchItemFailures": []})
+    SqsPoller(sqs, url, recorder).poll_once(wait_seconds=0)
+    [record] = recorder.events[0]["Records"]
+    assert record["messageAttributes"] == {
+        ORIGINAL_SENT_TIMESTAMP: {
+            "stringValue": str(first_sent_ms),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Number",
+        },
+        "blob": {
+            "binaryValue": base64.b64encode(b"\x00\x01").decode("ascii"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        },
+    }
+    assert record["md5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert json.loads(json.dumps(recorder.events[0])) == recorder.events[0]  # what Lambda delivers is JSON
+    # So the sync function takes a redriven message's first send time locally as it does in AWS
+    [message] = inbound_messages(recorder.events[0], EPOCH)
+    assert int(message.sent_at.timestamp() * 1000) == first_sent_ms
+
+
+def test_the_record_names_the_queue_s_region(sqs: Any) -> None:
+    west = boto3.client("sqs", region_name="eu-west-1")
+    url = _queue(west, 1)
+    recorder = Recorder(lambda ids: None)
+    SqsPoller(west, url, recorder).poll_once(wait_seconds=0)
+    [record] = recorder.events[0]["Records"]
+    assert record["eventSourceARN"].startswith("arn:aws:sqs:eu-west-1:")
+    assert record["awsRegion"] == "eu-west-1"
+    assert {"ApproximateReceiveCount", "SentTimestamp"} <= set(record["attributes"])
+    assert "md5OfMessageAttributes" not in record  # no attributes, none of their digest
