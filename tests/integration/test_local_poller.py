@@ -101,3 +101,54 @@ def test_the_record_names_the_queue_s_region(sqs: Any) -> None:
     assert record["awsRegion"] == "eu-west-1"
     assert {"ApproximateReceiveCount", "SentTimestamp"} <= set(record["attributes"])
     assert "md5OfMessageAttributes" not in record  # no attributes, none of their digest
+
+
+# "Handling errors for an SQS event source in Lambda", success and failure conditions
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html): an empty or null batchItemFailures
+# list, an empty or null response is a complete success; an invalid JSON response, an empty or null itemIdentifier,
+# an itemIdentifier under another key name or naming a message not in the batch is a complete failure.
+COMPLETE_SUCCESS: dict[str, Respond] = {
+    "null response": lambda ids: None,
+    "empty response": lambda ids: {},
+    "null list": lambda ids: {"batchItemFailures": None},
+    "empty list": lambda ids: {"batchItemFailures": []},
+    "tuple (a JSON list)": lambda ids: {"batchItemFailures": ()},
+}
+COMPLETE_FAILURE: dict[str, Respond] = {
+    "empty itemIdentifier": lambda ids: {"batchItemFailures": [{"itemIdentifier": ""}]},
+    "null itemIdentifier": lambda ids: {"batchItemFailures": [{"itemIdentifier": None}]},
+    "bad key name": lambda ids: {"batchItemFailures": [{"messageId": ids[0]}]},
+    "unknown message id": lambda ids: {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]},
+    "number itemIdentifier": lambda ids: {"batchItemFailures": [{"itemIdentifier": 1}]},
+    "entry not an object": lambda ids: {"batchItemFailures": [ids[0]]},
+    "list not a list": lambda ids: {"batchItemFailures": {"itemIdentifier": ids[0]}},
+    "string for the list": lambda ids: {"batchItemFailures": ids[0]},
+    "response not an object": lambda ids: [{"itemIdentifier": ids[0]}],
+    "not JSON serialisable": lambda ids: {"batchItemFailures": [], "detail": object()},
+}
+
+
+@pytest.mark.parametrize("respond", COMPLETE_SUCCESS.values(), ids=COMPLETE_SUCCESS.keys())
+def test_answers_lambda_takes_for_a_complete_success_delete_the_batch(sqs: Any, respond: Respond) -> None:
+    url = _queue(sqs, 3)
+    poller = SqsPoller(sqs, url, Recorder(respond))
+    assert poller.poll_once(wait_seconds=0) == 3
+    assert _left_on_queue(sqs, url) == 0
+    assert (poller.stats.failed_messages, poller.stats.handler_errors) == (0, 0)
+
+
+@pytest.mark.parametrize("respond", COMPLETE_FAILURE.values(), ids=COMPLETE_FAILURE.keys())
+def test_answers_lambda_takes_for_a_complete_failure_leave_the_whole_batch(sqs: Any, respond: Respond) -> None:
+    url = _queue(sqs, 3)
+    poller = SqsPoller(sqs, url, Recorder(respond))
+    assert poller.poll_once(wait_seconds=0) == 3
+    assert _left_on_queue(sqs, url) == 3
+    assert poller.stats.failed_messages == 3
+
+
+def test_a_partial_batch_response_leaves_only_the_named_messages(sqs: Any) -> None:
+    url = _queue(sqs, 3)
+    poller = SqsPoller(sqs, url, Recorder(lambda ids: {"batchItemFailures": [{"itemIdentifier": ids[1]}] * 2}))
+    poller.poll_once(wait_seconds=0)
+    assert _left_on_queue(sqs, url) == 1
+    assert poller.stats.failed_messages == 1

@@ -2,14 +2,15 @@
 
 It behaves like the real one where pinsync depends on it: batches of up to ``batch_size`` messages gathered
 within ``batching_window`` seconds, the Lambda SQS record shape, partial batch responses honoured
-(``ReportBatchItemFailures``: only the listed messages stay on the queue), a raised error or a malformed
-response leaves the whole batch on the queue, and failed messages come back after the visibility timeout
-until the queue's redrive policy moves them to the dead-letter queue.
+(``ReportBatchItemFailures``: only the listed messages stay on the queue), a raised error, an invocation that
+outlasts ``function_timeout`` or a malformed response leaves the whole batch on the queue, and failed messages
+come back after the visibility timeout until the queue's redrive policy moves them to the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +33,7 @@ class PollerStats:
 class LambdaContext:
     """What the poller passes as ``context``: the fields powertools and pinsync read."""
 
-    def __init__(self, function_name: str, timeout_seconds: float) -> None:
+    def __init__(self, function_name: str, timeout_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
@@ -40,10 +41,11 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
+        self._clock = clock
+        self._deadline = clock() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - self._clock()) * 1000))
 
 
 def _base64(value: bytes) -> str:
@@ -64,6 +66,30 @@ def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
+def _reported_failures(answer: Any, message_ids: set[str]) -> set[str]:
+    """The messages a partial batch response leaves on the queue, as "Handling errors for an SQS event source in
+    Lambda" lists its success and failure conditions
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html): a null or empty response, a null
+    or empty ``batchItemFailures`` list, is a complete success; an invalid response, an empty or null
+    ``itemIdentifier``, one under another key name or naming a message not in the batch, a complete failure."""
+    if answer is None:
+        return set()
+    if not isinstance(answer, dict):
+        return message_ids
+    items = answer.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return message_ids
+    failures = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in message_ids:
+            return message_ids
+        failures.add(identifier)
+    return failures
+
+
 @dataclass
 class SqsPoller:
     sqs: Any
@@ -75,6 +101,7 @@ class SqsPoller:
     function_name: str = "pinsync-audience-sync"
     stats: PollerStats = field(default_factory=PollerStats)
     on_error: Callable[[BaseException], None] | None = None
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self._arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -118,21 +145,20 @@ class SqsPoller:
 
     def _invoke(self, event: dict[str, Any], message_ids: set[str]) -> set[str]:
         """Message ids that stay on the queue: the reported failures, or all of them if the invocation failed."""
-        context = LambdaContext(self.function_name, self.function_timeout)
+        context = LambdaContext(self.function_name, self.function_timeout, self.clock)
         try:
             response = self.handler(event, context)
+            # Lambda returns the function's result as JSON: one that cannot be serialised fails the invocation.
+            answer = json.loads(json.dumps(response))
         except Exception as error:
-            self.stats.handler_errors += 1
-            if self.on_error is not None:
-                self.on_error(error)
-            return message_ids
-        try:
-            failures = {item["itemIdentifier"] for item in response["batchItemFailures"]}
-        except (KeyError, TypeError):
-            return message_ids
-        if not failures <= message_ids:
-            return message_ids  # Lambda treats an unknown itemIdentifier as a failure of the whole batch
-        return failures
+            return self._failed(error, message_ids)
+        return _reported_failures(answer, message_ids)
+
+    def _failed(self, error: BaseException, message_ids: set[str]) -> set[str]:
+        self.stats.handler_errors += 1
+        if self.on_error is not None:
+            self.on_error(error)
+        return message_ids
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         """The record Lambda makes of a received message ("Example standard queue message event",
