@@ -152,3 +152,46 @@ def test_a_partial_batch_response_leaves_only_the_named_messages(sqs: Any) -> No
     poller.poll_once(wait_seconds=0)
     assert _left_on_queue(sqs, url) == 1
     assert poller.stats.failed_messages == 1
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_function_that_runs_past_its_timeout_fails_the_whole_batch(sqs: Any) -> None:
+    # Lambda stops an invocation at the function's Timeout and reports it as an error ("Task timed out"): the batch is
+    # not deleted and comes back after the visibility timeout, whatever the function would have answered.
+    url = _queue(sqs, 2)
+    clock = FakeClock()
+    remaining: list[int] = []
+    errors: list[BaseException] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        remaining.append(context.get_remaining_time_in_millis())
+        clock.now += 60.5
+        return {"batchItemFailures": []}
+
+    poller = SqsPoller(sqs, url, slow, function_timeout=60, clock=clock, on_error=errors.append)
+    poller.poll_once(wait_seconds=0)
+    assert remaining == [60_000]
+    assert _left_on_queue(sqs, url) == 2
+    assert (poller.stats.failed_messages, poller.stats.handler_errors) == (2, 1)
+    assert [type(error) for error in errors] == [TimeoutError]
+
+
+def test_a_function_that_answers_within_its_timeout_is_taken_at_its_word(sqs: Any) -> None:
+    url = _queue(sqs, 2)
+    clock = FakeClock()
+
+    def in_time(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        clock.now += 59.9
+        return {"batchItemFailures": []}
+
+    poller = SqsPoller(sqs, url, in_time, function_timeout=60, clock=clock)
+    poller.poll_once(wait_seconds=0)
+    assert _left_on_queue(sqs, url) == 0
+    assert poller.stats.handler_errors == 0

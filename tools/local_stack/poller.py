@@ -146,12 +146,18 @@ class SqsPoller:
     def _invoke(self, event: dict[str, Any], message_ids: set[str]) -> set[str]:
         """Message ids that stay on the queue: the reported failures, or all of them if the invocation failed."""
         context = LambdaContext(self.function_name, self.function_timeout, self.clock)
+        started = self.clock()
         try:
             response = self.handler(event, context)
             # Lambda returns the function's result as JSON: one that cannot be serialised fails the invocation.
             answer = json.loads(json.dumps(response))
         except Exception as error:
             return self._failed(error, message_ids)
+        if self.clock() - started > self.function_timeout:
+            # Lambda stops the invocation at the function's Timeout ("Task timed out"), an error: the batch is not
+            # deleted. Locally the function ran to its end; what it answered is ignored, as Lambda never sees it.
+            timed_out = TimeoutError(f"Task timed out after {self.function_timeout:.2f} seconds")
+            return self._failed(timed_out, message_ids)
         return _reported_failures(answer, message_ids)
 
     def _failed(self, error: BaseException, message_ids: set[str]) -> set[str]:
