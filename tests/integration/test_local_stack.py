@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import threading
 from pathlib import Path
 
+import pytest
 from local_stack.demo import run_demo
 from local_stack.poller import SqsPoller
 from local_stack.stack import LocalSettings, local_stack
@@ -14,6 +17,16 @@ from pinsync.sync.identities import sha256_hex
 from tests.builders import body, profile
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def test_a_stack_whose_emulator_cannot_start_leaves_no_server_running():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        before = set(threading.enumerate())
+        with pytest.raises((OSError, SystemExit)), local_stack(LocalSettings(emulator_port=taken.getsockname()[1])):
+            pass  # werkzeug exits when its port is taken
+        assert set(threading.enumerate()) - before == set()  # moto's server thread stopped too
 
 
 def test_a_malformed_message_reaches_the_dead_letter_queue_and_the_rest_goes_through():

@@ -264,15 +264,17 @@ def local_stack(settings: LocalSettings | None = None) -> Iterator[LocalStack]:
     settings = settings or LocalSettings()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.moto_port, verbose=False)
     moto.start()
-    emulator = EmulatorServer(host="127.0.0.1", port=settings.emulator_port).start()
-    try:
-        host, port = moto.get_host_and_port()
-        endpoint_url = f"http://{host}:{port}"
-        # moto keeps its state in-process: start from an empty account even if this process ran a stack before.
-        requests.post(f"{endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-        resources = provision(endpoint_url, emulator, settings)
-        stack = LocalStack(moto=moto, emulator=emulator, endpoint_url=endpoint_url, settings=settings, **resources)
-        yield stack
+    try:  # an emulator that cannot start (its port taken: werkzeug exits) must not leave moto serving
+        emulator = EmulatorServer(host="127.0.0.1", port=settings.emulator_port).start()
+        try:
+            host, port = moto.get_host_and_port()
+            endpoint_url = f"http://{host}:{port}"
+            # moto keeps its state in-process: start from an empty account even if this process ran a stack before.
+            requests.post(f"{endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+            resources = provision(endpoint_url, emulator, settings)
+            stack = LocalStack(moto=moto, emulator=emulator, endpoint_url=endpoint_url, settings=settings, **resources)
+            yield stack
+        finally:
+            emulator.stop()
     finally:
-        emulator.stop()
         moto.stop()
