@@ -190,6 +190,7 @@ def test_local_up_serves_the_door_with_oauth2_client_credentials_or_not_at_all(t
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=30)
     assert up.returncode == 0, output
+    assert not (tmp_path / "env").exists(), "the exports still claim a stack that is stopped"
     assert ("ingest door (oauth2)" in output) is (auth == "oauth2")
     assert ("PINSYNC_INGEST" in output) is (auth == "oauth2")
 
@@ -198,3 +199,53 @@ def test_local_up_refuses_a_bad_ingest_port_or_throttling(capsys: pytest.Capture
     for options in (["--ingest-port", "70000"], ["--ingest-rate", "0"], ["--ingest-burst", "0"]):
         assert main(["local", "up", *options]) == 2
         assert "--ingest-" in capsys.readouterr().err
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("how", ["crash", "ctrl-c"])
+def test_local_up_removes_its_exports_when_it_stops_or_crashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    from local_stack.poller import SqsPoller
+
+    env_file = tmp_path / "env"
+    seen: list[bool] = []
+
+    def poll_once(self: SqsPoller, wait_seconds: int = 1) -> int:
+        seen.append(env_file.exists())
+        if how == "crash":
+            raise _Crash("the poller failed")
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while processing the queue
+        return 0
+
+    monkeypatch.setattr(SqsPoller, "poll_once", poll_once)
+    monkeypatch.chdir(tmp_path)
+    ports = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0"]
+    files = ["--env-file", str(env_file), "--log-file", "local.log", "--ingest-access-log", "access.log"]
+    if how == "crash":
+        with pytest.raises(_Crash):
+            main(["local", "up", *ports, *files])
+    else:
+        assert main(["local", "up", *ports, *files]) == 0
+    assert seen == [True]  # the exports were there while the stack ran
+    assert not env_file.exists()
+
+
+def test_local_up_leaves_exports_another_run_wrote_since(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from local_stack.poller import SqsPoller
+
+    env_file = tmp_path / "env"
+
+    def poll_once(self: SqsPoller, wait_seconds: int = 1) -> int:
+        env_file.write_text("export AWS_ENDPOINT_URL=http://127.0.0.1:1\n")  # another `local up` started since
+        signal.raise_signal(signal.SIGINT)
+        return 0
+
+    monkeypatch.setattr(SqsPoller, "poll_once", poll_once)
+    monkeypatch.chdir(tmp_path)
+    ports = ["--moto-port", "0", "--emulator-port", "0", "--ingest-auth", "disabled"]
+    assert main(["local", "up", *ports, "--env-file", str(env_file), "--log-file", "local.log"]) == 0
+    assert env_file.read_text() == "export AWS_ENDPOINT_URL=http://127.0.0.1:1\n"

@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 import time
-from contextlib import redirect_stdout
+from contextlib import redirect_stdout, suppress
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -143,6 +143,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     log_path = Path(args.log_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    env_file = Path(args.env_file)
+    stack_is_up, exports_text = False, ""
     try:
         with (
             local_stack(settings) as stack,
@@ -160,7 +162,6 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
                 stack.emulator.state.configure(min_matched=args.min_matched)
             exports = stack.cli_environment() | (ingest.environment() if ingest else {})
             lines = [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
-            env_file = Path(args.env_file)
             env_file.parent.mkdir(parents=True, exist_ok=True)
             # Written whole, then renamed: whoever waits for the file never reads it half-written.
             partial = env_file.with_name(env_file.name + ".partial")
@@ -168,8 +169,10 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             if ingest is not None:
                 comments = ["# the ingest door's credentials are local throwaway ones; try:"]
                 comments += [f"# {line}" for line in ingest.curl_example().splitlines()]
-            partial.write_text("\n".join(lines + comments) + "\n")
+            exports_text = "\n".join(lines + comments) + "\n"
+            partial.write_text(exports_text)
             partial.replace(env_file)
+            stack_is_up = True
             print("pinsync local stack is up. Point a producer or the CLI at it:\n", file=out)
             print("\n".join(lines), file=out)
             if ingest is not None:
@@ -195,8 +198,18 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        if stack_is_up:
+            _remove_exports(env_file, exports_text)
     print("local stack stopped", file=out, flush=True)
     return EXIT_OK
+
+
+def _remove_exports(env_file: Path, written: str) -> None:
+    """The exports name this stack's ports and credentials: once it is stopped (or crashed) they point at nothing,
+    so the file goes, unless another `pinsync local up` has written its own there since."""
+    with suppress(OSError):  # already gone, or not ours to remove
+        if env_file.read_text() == written:
+            env_file.unlink()
 
 
 def _port_free(port: int) -> bool:
