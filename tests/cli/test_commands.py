@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -199,6 +200,20 @@ def test_local_up_refuses_a_bad_ingest_port_or_throttling(capsys: pytest.Capture
     for options in (["--ingest-port", "70000"], ["--ingest-rate", "0"], ["--ingest-burst", "0"]):
         assert main(["local", "up", *options]) == 2
         assert "--ingest-" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("flags", [("--moto-port", "--emulator-port"), ("--emulator-port", "--ingest-port")])
+def test_local_up_refuses_one_port_for_two_servers(capsys: pytest.CaptureFixture[str], flags: tuple[str, str]):
+    port = str(_free_port())
+    others = ["--moto-port", "0", "--emulator-port", "0", "--ingest-port", "0"]
+    assert main(["local", "up", *others, flags[0], port, flags[1], port]) == 2
+    assert f"{flags[0]} and {flags[1]} are both {port}" in capsys.readouterr().err
 
 
 class _Crash(Exception):

@@ -118,9 +118,12 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be a port number", EXIT_USAGE)
     ports = [("--moto-port", args.moto_port), ("--emulator-port", args.emulator_port)]
     ports += [("--ingest-port", args.ingest_port)] if door else []
-    for flag, port in ports:
+    for index, (flag, port) in enumerate(ports):
         if port and not _port_free(port):
             raise CliError(f"port {port} is in use: pick another with {flag} (0: any free port)", EXIT_USAGE)
+        same = [other for other, other_port in ports[:index] if port and other_port == port]
+        if same:
+            raise CliError(f"{same[0]} and {flag} are both {port}: each server needs its own port", EXIT_USAGE)
     if args.max_receive_count < 1 or args.visibility_timeout < 0 or not 1 <= args.batch_size <= 10_000:
         raise CliError("--max-receive-count >= 1, --visibility-timeout >= 0, 1 <= --batch-size <= 10000", EXIT_USAGE)
     if not args.ingest_rate > 0 or args.ingest_burst < 1:
