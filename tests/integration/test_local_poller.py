@@ -68,7 +68,7 @@ def test_message_attributes_reach_the_function_shaped_as_lambda_shapes_them(sqs:
         },
     )
     recorder = Recorder(lambda ids: {"batchItemFailures": []})
-    SqsPoller(sqs, url, recorder).poll_once(wait_seconds=0)
+    SqsPoller(sqs, url, recorder, batch_size=1).poll_once(wait_seconds=0)
     [record] = recorder.events[0]["Records"]
     assert record["messageAttributes"] == {
         ORIGINAL_SENT_TIMESTAMP: {
@@ -95,7 +95,7 @@ def test_the_record_names_the_queue_s_region(sqs: Any) -> None:
     west = boto3.client("sqs", region_name="eu-west-1")
     url = _queue(west, 1)
     recorder = Recorder(lambda ids: None)
-    SqsPoller(west, url, recorder).poll_once(wait_seconds=0)
+    SqsPoller(west, url, recorder, batch_size=1).poll_once(wait_seconds=0)
     [record] = recorder.events[0]["Records"]
     assert record["eventSourceARN"].startswith("arn:aws:sqs:eu-west-1:")
     assert record["awsRegion"] == "eu-west-1"
@@ -131,7 +131,7 @@ COMPLETE_FAILURE: dict[str, Respond] = {
 @pytest.mark.parametrize("respond", COMPLETE_SUCCESS.values(), ids=COMPLETE_SUCCESS.keys())
 def test_answers_lambda_takes_for_a_complete_success_delete_the_batch(sqs: Any, respond: Respond) -> None:
     url = _queue(sqs, 3)
-    poller = SqsPoller(sqs, url, Recorder(respond))
+    poller = SqsPoller(sqs, url, Recorder(respond), batch_size=3)
     assert poller.poll_once(wait_seconds=0) == 3
     assert _left_on_queue(sqs, url) == 0
     assert (poller.stats.failed_messages, poller.stats.handler_errors) == (0, 0)
@@ -140,7 +140,7 @@ def test_answers_lambda_takes_for_a_complete_success_delete_the_batch(sqs: Any, 
 @pytest.mark.parametrize("respond", COMPLETE_FAILURE.values(), ids=COMPLETE_FAILURE.keys())
 def test_answers_lambda_takes_for_a_complete_failure_leave_the_whole_batch(sqs: Any, respond: Respond) -> None:
     url = _queue(sqs, 3)
-    poller = SqsPoller(sqs, url, Recorder(respond))
+    poller = SqsPoller(sqs, url, Recorder(respond), batch_size=3)
     assert poller.poll_once(wait_seconds=0) == 3
     assert _left_on_queue(sqs, url) == 3
     assert poller.stats.failed_messages == 3
@@ -148,7 +148,8 @@ def test_answers_lambda_takes_for_a_complete_failure_leave_the_whole_batch(sqs: 
 
 def test_a_partial_batch_response_leaves_only_the_named_messages(sqs: Any) -> None:
     url = _queue(sqs, 3)
-    poller = SqsPoller(sqs, url, Recorder(lambda ids: {"batchItemFailures": [{"itemIdentifier": ids[1]}] * 2}))
+    failing_second = Recorder(lambda ids: {"batchItemFailures": [{"itemIdentifier": ids[1]}] * 2})
+    poller = SqsPoller(sqs, url, failing_second, batch_size=3)
     poller.poll_once(wait_seconds=0)
     assert _left_on_queue(sqs, url) == 1
     assert poller.stats.failed_messages == 1
@@ -175,7 +176,7 @@ def test_a_function_that_runs_past_its_timeout_fails_the_whole_batch(sqs: Any) -
         clock.now += 60.5
         return {"batchItemFailures": []}
 
-    poller = SqsPoller(sqs, url, slow, function_timeout=60, clock=clock, on_error=errors.append)
+    poller = SqsPoller(sqs, url, slow, batch_size=2, function_timeout=60, clock=clock, on_error=errors.append)
     poller.poll_once(wait_seconds=0)
     assert remaining == [60_000]
     assert _left_on_queue(sqs, url) == 2
@@ -191,7 +192,53 @@ def test_a_function_that_answers_within_its_timeout_is_taken_at_its_word(sqs: An
         clock.now += 59.9
         return {"batchItemFailures": []}
 
-    poller = SqsPoller(sqs, url, in_time, function_timeout=60, clock=clock)
+    poller = SqsPoller(sqs, url, in_time, batch_size=2, function_timeout=60, clock=clock)
     poller.poll_once(wait_seconds=0)
     assert _left_on_queue(sqs, url) == 0
     assert poller.stats.handler_errors == 0
+
+
+class Trickle:
+    """The SQS client as a slow producer makes it look: the second message is sent after a read found the queue
+    empty, within the batching window; every call and pause moves the fake clock."""
+
+    def __init__(self, sqs: Any, url: str, clock: FakeClock) -> None:
+        self.sqs, self.url, self.clock = sqs, url, clock
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sqs, name)
+
+    def receive_message(self, **request: Any) -> dict[str, Any]:
+        self.reads += 1
+        self.clock.now += 0.1
+        answer: dict[str, Any] = self.sqs.receive_message(**request)
+        if self.reads == 2:
+            self.sqs.send_message(QueueUrl=self.url, MessageBody="a moment later")
+        return answer
+
+    def pause(self, seconds: int | float) -> None:
+        self.clock.now += seconds
+
+
+def test_messages_that_arrive_within_the_batching_window_make_one_batch(sqs: Any) -> None:
+    # Lambda spends up to MaximumBatchingWindowInSeconds gathering records before it invokes the function: a read
+    # that finds the queue empty for a moment does not cut the batch short.
+    url = _queue(sqs, 1)
+    clock = FakeClock()
+    trickle = Trickle(sqs, url, clock)
+    recorder = Recorder(lambda ids: None)
+    poller = SqsPoller(trickle, url, recorder, batching_window=0.5, clock=clock, pause=trickle.pause)
+    assert poller.poll_once(wait_seconds=0) == 2
+    assert [len(event["Records"]) for event in recorder.events] == [2]
+    assert clock.now - 1000.0 < 1.0  # and no longer than the window (and the reads) took
+
+
+def test_a_full_batch_does_not_wait_for_the_window(sqs: Any) -> None:
+    url = _queue(sqs, 3)
+    clock = FakeClock()
+    waits: list[float] = []
+    poller = SqsPoller(sqs, url, Recorder(lambda ids: None), batch_size=3, batching_window=300, clock=clock)
+    poller.pause = waits.append
+    assert poller.poll_once(wait_seconds=0) == 3
+    assert waits == []

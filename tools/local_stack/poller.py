@@ -20,6 +20,7 @@ from typing import Any
 from local_stack.handlers import Handler
 
 MAX_RECEIVE = 10  # SQS's ReceiveMessage limit
+IDLE_READ_SECONDS = 0.05  # between empty reads within a sub-second remainder of the batching window
 
 
 @dataclass
@@ -102,6 +103,7 @@ class SqsPoller:
     stats: PollerStats = field(default_factory=PollerStats)
     on_error: Callable[[BaseException], None] | None = None
     clock: Callable[[], float] = time.monotonic
+    pause: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         self._arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -128,19 +130,30 @@ class SqsPoller:
         return len(messages)
 
     def _gather(self, wait_seconds: int) -> list[dict[str, Any]]:
+        """One batch, gathered as the event source mapping gathers it: once a message is in, Lambda keeps reading
+        for up to MaximumBatchingWindowInSeconds ("the maximum amount of time ... that Lambda spends gathering
+        records before invoking the function", https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html)
+        unless the batch fills first; an empty read within the window does not end it."""
         batch: list[dict[str, Any]] = []
-        window_ends = time.monotonic() + self.batching_window
+        window_ends = 0.0
         while len(batch) < self.batch_size:
+            remaining = window_ends - self.clock()
+            if batch and remaining <= 0:
+                break
             received = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(MAX_RECEIVE, self.batch_size - len(batch)),
-                WaitTimeSeconds=0 if batch else wait_seconds,
+                WaitTimeSeconds=min(20, int(remaining)) if batch else wait_seconds,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
+            if not batch and not received:
+                return batch
+            if not batch:
+                window_ends = self.clock() + self.batching_window
             batch.extend(received)
-            if not received or time.monotonic() >= window_ends:
-                break
+            if not received and remaining < 1:  # SQS long-polls in whole seconds: wait a little between reads
+                self.pause(min(IDLE_READ_SECONDS, remaining))
         return batch
 
     def _invoke(self, event: dict[str, Any], message_ids: set[str]) -> set[str]:
