@@ -264,3 +264,31 @@ def test_local_up_leaves_exports_another_run_wrote_since(tmp_path: Path, monkeyp
     ports = ["--moto-port", "0", "--emulator-port", "0", "--ingest-auth", "disabled"]
     assert main(["local", "up", *ports, "--env-file", str(env_file), "--log-file", "local.log"]) == 0
     assert env_file.read_text() == "export AWS_ENDPOINT_URL=http://127.0.0.1:1\n"
+
+
+def test_local_up_logs_a_failed_invocation_s_error_as_lambda_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from local_stack.poller import SqsPoller
+    from local_stack.stack import LocalStack
+
+    def failing_function(event: dict[str, object], context: object) -> dict[str, object]:
+        raise RuntimeError("the function failed")
+
+    real_poll_once = SqsPoller.poll_once
+
+    def poll_once(self: SqsPoller, wait_seconds: int = 1) -> int:
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody="{}")
+        signal.raise_signal(signal.SIGINT)  # stop after this batch
+        return real_poll_once(self, wait_seconds=0)
+
+    monkeypatch.setattr(LocalStack, "sync_handler", lambda self: failing_function)
+    monkeypatch.setattr(SqsPoller, "poll_once", poll_once)
+    monkeypatch.chdir(tmp_path)
+    ports = ["--moto-port", "0", "--emulator-port", "0", "--ingest-auth", "disabled"]
+    assert main(["local", "up", *ports, "--env-file", "env", "--log-file", "local.log"]) == 0
+    [entry] = [json.loads(line) for line in (tmp_path / "local.log").read_text().splitlines()]
+    assert (entry["level"], entry["errorType"], entry["errorMessage"]) == (
+        "ERROR",
+        "RuntimeError",
+        "the function failed",
+    )
+    assert any("failing_function" in frame for frame in entry["stackTrace"])

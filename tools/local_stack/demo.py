@@ -29,7 +29,7 @@ from pinsync_cli.stack import EXIT_PARTIAL, CliError
 
 from local_stack.door import DoorServer, ingest_door
 from local_stack.paths import EVENTS
-from local_stack.poller import SqsPoller
+from local_stack.poller import SqsPoller, invocation_error_log
 from local_stack.stack import LocalSettings, LocalStack, local_stack
 
 DEMO_AUDIENCES = "spring-sale,loyal-customers"
@@ -180,7 +180,13 @@ def run_demo(
         through_door = 0
         # The function's JSON logs and EMF metrics go to the log file; its logger binds stdout at import.
         with redirect_stdout(function_log):
-            poller = SqsPoller(stack.client("sqs"), stack.queue_url, stack.sync_handler(), batch_size=10)
+            poller = SqsPoller(
+                stack.client("sqs"),
+                stack.queue_url,
+                stack.sync_handler(),
+                batch_size=10,
+                on_error=invocation_error_log(function_log),
+            )
             waves = sorted(path for path in (EVENTS / "profiles").iterdir() if path.is_dir())
             for number, wave in enumerate(waves):
                 sent, posted = send_samples(stack, wave, door if number == 0 else None)

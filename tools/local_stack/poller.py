@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from local_stack.handlers import Handler
 
@@ -47,6 +48,24 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - self._clock()) * 1000))
+
+
+def invocation_error_log(stream: TextIO) -> Callable[[BaseException], None]:
+    """An ``on_error`` that writes a failed invocation's error to the function's log, as Lambda's runtime does: "When
+    your code raises an error, Lambda generates a JSON representation of the error", in the invocation log
+    (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html)."""
+
+    def log(error: BaseException) -> None:
+        entry = {
+            "level": "ERROR",
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "stackTrace": traceback.format_tb(error.__traceback__),
+        }
+        stream.write(json.dumps(entry) + "\n")
+        stream.flush()
+
+    return log
 
 
 def _base64(value: bytes) -> str:

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         raise CliError("--ingest-rate > 0 and --ingest-burst >= 1", EXIT_USAGE)
 
     from local_stack.door import ingest_door
-    from local_stack.poller import SqsPoller
+    from local_stack.poller import SqsPoller, invocation_error_log
     from local_stack.stack import LocalSettings, local_stack
 
     settings = LocalSettings(
@@ -194,7 +194,11 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             )
             with redirect_stdout(function_log):  # the function's logger writes JSON lines to stdout
                 poller = SqsPoller(
-                    stack.client("sqs"), stack.queue_url, stack.sync_handler(), batch_size=args.batch_size
+                    stack.client("sqs"),
+                    stack.queue_url,
+                    stack.sync_handler(),
+                    batch_size=args.batch_size,
+                    on_error=invocation_error_log(function_log),
                 )
                 _poll(poller, stop, out)
             print(f"stopping ({stop.signal_name or 'done'}): {_totals(poller)}", file=out, flush=True)
