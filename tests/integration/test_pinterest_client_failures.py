@@ -209,3 +209,18 @@ def test_a_token_answer_with_unusable_lifetimes_keeps_its_tokens_with_the_docume
     assert stored.refresh_token.get_secret_value() == "pinr_new"
     assert stored.access_token_expires_at - now in (timedelta(days=30), timedelta(seconds=2592000))
     assert stored.refresh_token_expires_at - now == timedelta(days=60)
+
+
+@responses.activate
+@pytest.mark.parametrize("scope", [None, ["ads:read", "ads:write"], {"ads": "write"}, 7, True])
+def test_a_token_answer_whose_scope_is_no_string_keeps_its_tokens_with_the_scope_asked_for(scope):
+    """As with the lifetimes: the old refresh token is spent once Pinterest answered 2xx, so a scope of another type
+    than the spec's string must not throw the new pair away."""
+    answer = {"access_token": "pina_new", "refresh_token": "pinr_new", "expires_in": 2592000, "scope": scope}
+    responses.add(responses.POST, TOKEN_URL, body=json.dumps(answer), status=200)
+
+    grant = PinterestOAuthClient(base_url=BASE, session=requests.Session()).refresh("client", "secret", "pinr_x")
+
+    stored = grant.to_secret("client", SecretStr("secret"), datetime(2026, 1, 1, tzinfo=UTC), "ads:read,ads:write")
+    assert stored.refresh_token.get_secret_value() == "pinr_new"
+    assert stored.scope == "ads:read,ads:write"

@@ -65,6 +65,13 @@ class TokenGrant(BaseModel):
     refresh_token_expires_in: int | None = None
     scope: str | None = None
 
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _scope_text(cls, value: object) -> str | None:
+        """A scope that is no string (the spec says string) is no scope: the pair is kept with the scope asked for,
+        for the same reason as an unusable lifetime."""
+        return value if isinstance(value, str) else None
+
     @field_validator("expires_in", "refresh_token_expires_in", mode="before")
     @classmethod
     def _whole_seconds(cls, value: object) -> int | None:
