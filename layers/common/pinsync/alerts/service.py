@@ -88,8 +88,9 @@ class AlertService:
         self, recovery: Recovery, opened: OpenAlert, now: datetime, time_left: Callable[[], float]
     ) -> bool:
         """Redrive the dead-letter queue once the cause of failures is gone (:mod:`pinsync.alerts.redrive`), at most
-        once per window; True when it moved or found something (and said so). Never raises: the recovery was sent,
-        and `pinsync redrive` remains."""
+        once per window; True when it moved or found something (and said so). A failed redrive does not raise: the
+        recovery was sent, and `pinsync redrive` remains. The guard's write and the notice's publish raise as any state
+        write or publish does: the event then ends in the on-failure queue, which alarms."""
         if self.dead_letters is None or not triggers_redrive(recovery.key, self.context):
             return False
         guard = OpenAlert(
