@@ -147,3 +147,24 @@ def test_a_message_that_fails_again_after_an_automatic_redrive_is_left_for_a_per
     [*_, redriven] = stack.published()
     assert "0 dead-lettered update(s) redriven" in redriven["Subject"]
     assert "2 failed again after an earlier automatic redrive and stay there for a person" in redriven["Message"]
+
+
+def test_a_message_with_no_room_for_the_mark_is_left_and_said_so(stack: AlertStack) -> None:  # noqa: F811
+    """SQS takes ten message attributes: a producer's message that uses them all cannot carry the redrive mark, so
+    the automatic redrive leaves it. The alert said it "failed again after an earlier automatic redrive", which sends
+    the person looking for a loop that never was."""
+    dlq_url, queue_url = queues(stack)
+    full = {f"producer_{n}": {"DataType": "String", "StringValue": str(n)} for n in range(10)}
+    crowded = body(profile({"seg": "realized"}, email="crowded@example.com"))
+    stack.client("sqs").send_message(QueueUrl=dlq_url, MessageBody=crowded, MessageAttributes=full)
+    stack.invoke(sample("alarm-queue-delay.json"))
+
+    summary = stack.invoke(recovered("alarm-queue-delay.json"))
+
+    assert summary["alert_types"] == ["recovered", "dead_letters_redriven"]
+    assert bodies(stack, queue_url) == sorted([UPDATE, ERASURE])
+    assert bodies(stack, dlq_url) == sorted([POISON, crowded])
+    [*_, redriven] = stack.published()
+    assert "1 carry ten message attributes, which leaves no room for the redrive mark" in redriven["Message"]
+    assert "failed again after an earlier automatic redrive" not in redriven["Message"]
+    assert "1 that can never succeed" in redriven["Message"]  # the poison one only

@@ -20,6 +20,9 @@ from pinsync.sync.contract import ContractError, parse_message
 
 VALID = "valid (failed repeatedly)"
 ALREADY_REDRIVEN = "already redriven automatically"
+# A message that already carries SQS's ten message attributes has no room for the mark: sent without it, a loop could
+# not be seen, so the automatic redrive leaves it for `pinsync redrive` (which needs no mark).
+NO_ROOM_FOR_MARK = "no room for the redrive mark"
 # The message attribute the automatic redrive puts on what it sends back: a message that carries it and is
 # dead-lettered again failed after a redrive, and is left for a person (no redrive loop). The sync function ignores it.
 REDRIVEN_MARK = "pinsync_redriven"
@@ -84,8 +87,11 @@ def move_messages(
             to_send = []
             for message in batch:
                 reason = verdict(message["Body"])
-                if mark and (REDRIVEN_MARK in message.get("MessageAttributes", {}) or not _room_for_mark(message)):
+                if mark and REDRIVEN_MARK in message.get("MessageAttributes", {}):
                     report.left[ALREADY_REDRIVEN if reason == VALID else reason] += 1
+                    held.append(message["ReceiptHandle"])
+                elif mark and not _room_for_mark(message):
+                    report.left[NO_ROOM_FOR_MARK if reason == VALID else reason] += 1
                     held.append(message["ReceiptHandle"])
                 elif only_valid and reason != VALID:
                     report.left[reason] += 1
@@ -224,8 +230,11 @@ class SqsDeadLetters:
         )
         return RedriveCounts(
             moved=report.moved_total,
-            left=sum(count for reason, count in report.left.items() if reason != ALREADY_REDRIVEN),
+            left=sum(
+                count for reason, count in report.left.items() if reason not in (ALREADY_REDRIVEN, NO_ROOM_FOR_MARK)
+            ),
             failed=sum(report.failed.values()),
             complete=report.complete,
             already_redriven=report.left[ALREADY_REDRIVEN],
+            no_room_for_mark=report.left[NO_ROOM_FOR_MARK],
         )

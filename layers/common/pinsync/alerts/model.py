@@ -107,6 +107,7 @@ class RedriveCounts:
     failed: int  # could not be sent: still in the dead-letter queue
     complete: bool  # False when the time or the limit ran out with messages still to look at
     already_redriven: int = 0  # failed again after an automatic redrive: left for a person, never sent round again
+    no_room_for_mark: int = 0  # valid, but ten message attributes leave no room for the mark: left for a person
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ def redriven_alert(counts: RedriveCounts, recovered_from: str, ctx: AlertContext
         left.append(
             f"{counts.already_redriven} failed again after an earlier automatic redrive and stay there for a person"
         )
+    if counts.no_room_for_mark:
+        left.append(
+            f"{counts.no_room_for_mark} carry ten message attributes, which leaves no room for the redrive mark, and "
+            "stay there for `pinsync redrive`"
+        )
     if counts.failed:
         left.append(f"{counts.failed} could not be sent and stay there")
     if not counts.complete:
@@ -57,6 +62,7 @@ def redriven_alert(counts: RedriveCounts, recovered_from: str, ctx: AlertContext
             ("Moved", str(counts.moved)),
             ("Left (poison)", str(counts.left)),
             ("Left (redriven before)", str(counts.already_redriven)),
+            ("Left (no room for the mark)", str(counts.no_room_for_mark)),
             ("Not sent", str(counts.failed)),
         ),
     )
