@@ -561,3 +561,19 @@ def test_an_update_accepted_on_a_retry_after_an_ambiguous_attempt_holds_the_audi
     )
     assert outcome.added == 1 and outcome.failed == {}
     assert mappings.writers["seg"] == ("inv-1", clock.now + timedelta(seconds=20)) and "seg" in mappings.settling
+
+
+def test_a_reason_with_nothing_to_count_is_left_out_of_the_run_and_its_metrics():
+    """A profile without identities counts nothing under its audiences' reasons: a zero under `unknown_status` would
+    still reach the Dataflow Run event and a metric per reason."""
+    profiles = [
+        profile({"seg": "queued", "other": "realized"}),
+        profile({"seg": "realized"}, email="a@b.co"),
+    ]
+    outcome, _, _ = run(
+        [body(*profiles)], FakePinterest(lists={"77": set()}), FakeMappings({"seg": ready("seg", "77")})
+    )
+    assert outcome.added == 1
+    assert all(outcome.excluded.values()), dict(outcome.excluded)
+    detail = detail_of(outcome.to_event(Destination(name="dest", ad_account_id="1")))
+    assert 0 not in detail["identities"]["excluded_by_reason"].values()

@@ -144,7 +144,8 @@ class AudienceSync:
             for erasure in extraction.erasures:
                 outcome.erasures[erasure.message_id] = ErasureTally(erasure)
         for reason, count in extraction.excluded.items():
-            outcome.excluded[reason] += count
+            if count:  # a profile without identities counts nothing, not a zero per reason
+                outcome.excluded[reason] += count
         by_audience: dict[str, list[Change]] = {}
         for change in extraction.changes:
             by_audience.setdefault(change.audience_id, []).append(change)
