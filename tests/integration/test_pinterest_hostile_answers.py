@@ -23,22 +23,15 @@ from pinsync.core.errors import PinterestAnswerError, PinterestRejectedError, Pi
 from pinsync.core.observability import NO_METRICS
 from pinsync.sync.membership import Operation
 
-BASE = "https://api.pinterest.example/v5"
-LISTS = f"{BASE}/ad_accounts/123/customer_lists"
+from tests.integration.test_pinterest_client_failures import BASE, LISTS
+from tests.integration.test_pinterest_client_failures import client as recording_client
+
 ELSEWHERE = "https://elsewhere.example/collect"
 
 
 def client(remaining: Callable[[], float] = lambda: 60.0) -> PinterestClient:
-    return PinterestClient(
-        base_url=BASE,
-        ad_account_id="123",
-        tokens=StaticToken("token"),
-        session=requests.Session(),
-        deadline=Deadline(remaining),
-        sleep=lambda _seconds: None,
-        rng=random.Random(1),
-        metrics=NO_METRICS,
-    )
+    """The client of the failure tests, its waits taken and not slept."""
+    return recording_client([], remaining)
 
 
 # -- redirects: Pinterest's API answers none (the spec lists 200 and its error object); requests follows them --------
