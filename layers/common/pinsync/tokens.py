@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_serializer
+
+from pinsync.events import UtcDatetime
 
 # The token secret's value until `pinsync connect` (template.yaml: {"status": "not-connected"}).
 NOT_CONNECTED_STATUS = "not-connected"
@@ -30,17 +32,9 @@ class TokenSecret(BaseModel):
     client_secret: SecretStr
     access_token: SecretStr
     refresh_token: SecretStr
-    access_token_expires_at: datetime
-    refresh_token_expires_at: datetime
+    access_token_expires_at: UtcDatetime  # a time without a zone is UTC; one past the calendar in UTC, invalid
+    refresh_token_expires_at: UtcDatetime
     scope: str = DEFAULT_SCOPE
-
-    @field_validator("access_token_expires_at", "refresh_token_expires_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        try:
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in year 10000 in UTC: a validation error, not a crash
-            raise ValueError("outside the years 1 to 9999 in UTC") from None
 
     @field_serializer("client_secret", "access_token", "refresh_token", when_used="json")
     def _reveal(self, value: SecretStr) -> str:
