@@ -314,7 +314,8 @@ class _OutOfTimeError(Exception):
 
 # What reading a streamed body may raise: requests' errors, urllib3's (a body cut off, a read timeout, an encoding
 # that does not decode), the socket's, and running out of time.
-_UNREADABLE = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _OutOfTimeError)
+TRANSPORT_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+_UNREADABLE = (*TRANSPORT_ERRORS, _OutOfTimeError)
 
 
 def read_body(response: requests.Response, limit: int, deadline: Deadline | None = None) -> bytes | None:

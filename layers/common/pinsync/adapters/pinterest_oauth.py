@@ -13,10 +13,16 @@ import json
 from typing import Any
 
 import requests
-import urllib3
 from pydantic import ValidationError
 
-from pinsync.adapters.pinterest_ads import MAX_ANSWER_BYTES, MAX_ERROR_BYTES, PinterestClient, error_code, read_body
+from pinsync.adapters.pinterest_ads import (
+    MAX_ANSWER_BYTES,
+    MAX_ERROR_BYTES,
+    TRANSPORT_ERRORS,
+    PinterestClient,
+    error_code,
+    read_body,
+)
 from pinsync.core.deadline import Deadline
 from pinsync.core.errors import InvalidGrantError, PinterestAnswerError, PinterestError, PinterestTransientError
 from pinsync.core.observability import MetricsSink
@@ -59,7 +65,7 @@ class PinterestOAuthClient:
             with response:
                 status = response.status_code
                 body = read_body(response, MAX_ANSWER_BYTES if response.ok else MAX_ERROR_BYTES)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        except TRANSPORT_ERRORS as error:
             # connection, timeout, or a body cut off mid-way
             raise PinterestTransientError(f"{OPERATION}: {type(error).__name__}") from None
         code = error_code(body)
