@@ -84,15 +84,19 @@ def test_paths_the_documents_name_exist() -> None:
     assert missing == []
 
 
+# The paths of the notes the project was written from, outside the repository; put together here so that this file
+# does not hold them and needs no exception from its own check.
+OUTSIDE_MARKERS = (".." + "/shared/", "shared" + "/notes/")
+
+
 def test_nothing_points_outside_the_repository() -> None:
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()  # noqa: S607
     offenders = [
         name
         for name in files
         if not name.endswith((".json", ".lock"))
-        and name != "tests/infra/test_docs.py"
         and (ROOT / name).is_file()
-        and any(marker in (ROOT / name).read_text(errors="ignore") for marker in ("../shared/", "shared/notes/"))
+        and any(marker in (ROOT / name).read_text(errors="ignore") for marker in OUTSIDE_MARKERS)
     ]
     assert offenders == []
 
